@@ -1,0 +1,1 @@
+"""Spherical scattering pipeline (temporary init)."""

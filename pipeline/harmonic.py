@@ -1,0 +1,131 @@
+"""Real maps <-> harmonic coefficients with ducc0 (Reinecke et al.), float64, explicit threads.
+
+Ring grids are exact for bandlimited signals (sampling theorems). HEALPix analysis has no
+sampling theorem: it is solved iteratively (LSMR, ducc0 ``pseudo_analysis``) to a stated
+tolerance, and the achieved residual is returned so that callers can record it (pitfalls.md,
+"HEALPix analysis silently off without iterations").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ducc0
+import numpy as np
+
+from pipeline.alm import n_alm
+from pipeline.grids import Grid, HealpixGrid, RingGrid, check_bandlimit
+
+HEALPIX_EPSILON = 1e-8
+"""Default LSMR tolerance: <= 1e-6 relative round-trip error for bandlimited maps, L <= 2 nside."""
+HEALPIX_MAXITER = 100
+
+_REORDER_BLOCK = 1 << 22  # pixels per block when converting NESTED <-> RING (bounds memory)
+
+
+@dataclass(frozen=True)
+class HarmonicAnalysis:
+    """Result of analysing one map: coefficients (complex layout, bandlimit L) and accuracy.
+
+    `residual` is ||map - synthesis(alm)|| / ||map|| as reported by the iterative HEALPix solver
+    (None for ring grids, whose quadrature is exact for bandlimited input); `iterations` likewise.
+    """
+
+    alm: np.ndarray
+    L: int
+    residual: float | None = None
+    iterations: int | None = None
+
+
+@lru_cache(maxsize=8)
+def _healpix_geometry(nside: int) -> dict:
+    info = ducc0.healpix.Healpix_Base(nside, "RING").sht_info()
+    for v in info.values():
+        v.flags.writeable = False
+    return info
+
+
+def nested_to_ring(values: np.ndarray, nside: int) -> np.ndarray:
+    """Reorder a NESTED HEALPix map (last axis) to RING, in blocks to bound memory."""
+    base = ducc0.healpix.Healpix_Base(nside, "NEST")
+    out = np.empty_like(values)
+    for start in range(0, values.shape[-1], _REORDER_BLOCK):
+        idx = np.arange(start, min(start + _REORDER_BLOCK, values.shape[-1]))
+        out[..., base.nest2ring(idx)] = values[..., idx]
+    return out
+
+
+def ring_to_nested(values: np.ndarray, nside: int) -> np.ndarray:
+    """Reorder a RING HEALPix map (last axis) to NESTED."""
+    base = ducc0.healpix.Healpix_Base(nside, "RING")
+    out = np.empty_like(values)
+    for start in range(0, values.shape[-1], _REORDER_BLOCK):
+        idx = np.arange(start, min(start + _REORDER_BLOCK, values.shape[-1]))
+        out[..., base.ring2nest(idx)] = values[..., idx]
+    return out
+
+
+def _check_map(values: np.ndarray, grid: Grid) -> np.ndarray:
+    if values.shape != grid.shape:
+        raise ValueError(f"map shape {values.shape} does not match grid {grid.describe()} (expected {grid.shape})")
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def map_to_alm(
+    values: np.ndarray,
+    grid: Grid,
+    L: int,
+    *,
+    nthreads: int = 1,
+    epsilon: float = HEALPIX_EPSILON,
+    maxiter: int = HEALPIX_MAXITER,
+) -> HarmonicAnalysis:
+    """Analyse one real map on `grid` to bandlimit L (lmax = L - 1)."""
+    check_bandlimit(grid, L)
+    values = _check_map(values, grid)
+    if isinstance(grid, RingGrid):
+        alm = ducc0.sht.experimental.analysis_2d(
+            map=values[None], spin=0, lmax=L - 1, geometry=grid.ducc_geometry, nthreads=nthreads
+        )[0]
+        return HarmonicAnalysis(alm, L)
+    if grid.ordering == "NESTED":
+        values = nested_to_ring(values, grid.nside)
+    geom = _healpix_geometry(grid.nside)
+    alm, _, iterations, residual, _ = ducc0.sht.pseudo_analysis(
+        map=values[None], lmax=L - 1, spin=0, nthreads=nthreads, maxiter=maxiter, epsilon=epsilon, **geom
+    )
+    return HarmonicAnalysis(alm[0], L, residual=float(residual), iterations=int(iterations))
+
+
+def alm_to_map(alm: np.ndarray, grid: Grid, L: int, *, nthreads: int = 1) -> np.ndarray:
+    """Synthesise a real map on `grid` from complex-layout coefficients of bandlimit L."""
+    if alm.shape != (n_alm(L),):
+        raise ValueError(f"expected {n_alm(L)} coefficients for L = {L}, got shape {alm.shape}")
+    alm = np.ascontiguousarray(alm, dtype=np.complex128)[None]
+    if isinstance(grid, RingGrid):
+        out = np.empty((1,) + grid.shape)
+        ducc0.sht.experimental.synthesis_2d(
+            alm=alm, map=out, spin=0, lmax=L - 1, geometry=grid.ducc_geometry, nthreads=nthreads
+        )
+        return out[0]
+    values = ducc0.sht.synthesis(alm=alm, lmax=L - 1, spin=0, nthreads=nthreads, **_healpix_geometry(grid.nside))[0]
+    return ring_to_nested(values, grid.nside) if grid.ordering == "NESTED" else values
+
+
+def ring_grid_synthesis(alm: np.ndarray, L: int, ntheta: int, nphi: int, *, nthreads: int = 1) -> np.ndarray:
+    """Synthesis of bandlimit-L coefficients on a Gauss-Legendre grid of any size >= L (used for
+    the oversampled grids inside the scattering transform)."""
+    out = np.empty((1, ntheta, nphi))
+    ducc0.sht.experimental.synthesis_2d(
+        alm=np.ascontiguousarray(alm)[None], map=out, spin=0, lmax=L - 1, geometry="GL", nthreads=nthreads
+    )
+    return out[0]
+
+
+def ring_grid_analysis(values: np.ndarray, L: int, *, nthreads: int = 1) -> np.ndarray:
+    """Gauss-Legendre quadrature of a (ntheta, nphi) grid against Y_lm for l < L (exact for
+    bandlimited input; for other input it is the quadrature sum, aliasing included)."""
+    return ducc0.sht.experimental.analysis_2d(
+        map=values[None], spin=0, lmax=L - 1, geometry="GL", nthreads=nthreads
+    )[0]
