@@ -49,8 +49,7 @@ def gaussian_alm(cl: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     z = rng.standard_normal((2, n_alm(L)))
     m = m_of_index(L)
     amp = np.sqrt(cl)[l_of_index(L)]
-    alm = np.where(m == 0, z[0], (z[0] + 1j * z[1]) / np.sqrt(2.0)) * amp
-    return alm
+    return np.where(m == 0, z[0], (z[0] + 1j * z[1]) / np.sqrt(2.0)) * amp
 
 
 def squared_field_alm(g_alm: np.ndarray, L: int, sigma2: float, *, nthreads: int = 1) -> np.ndarray:

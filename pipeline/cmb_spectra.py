@@ -106,7 +106,7 @@ def squared_field_spectrum(cl: np.ndarray) -> np.ndarray:
     return legendre_spectrum(2 * xi**2, mu, weights, L)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CMBSpectra:
     """The spectra that define the experiment at bandlimit L (arrays of length L, read-only).
 

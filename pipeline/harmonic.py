@@ -22,6 +22,7 @@ HEALPIX_EPSILON = 1e-8
 HEALPIX_MAXITER = 100
 
 _REORDER_BLOCK = 1 << 22  # pixels per block when converting NESTED <-> RING (bounds memory)
+_BAND_BYTES = 8 << 20  # grid bytes per band of rings in modulus_analysis (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -113,19 +114,52 @@ def alm_to_map(alm: np.ndarray, grid: Grid, L: int, *, nthreads: int = 1) -> np.
     return ring_to_nested(values, grid.nside) if grid.ordering == "NESTED" else values
 
 
+def modulus_analysis(
+    alm: np.ndarray, L: int, ntheta: int, nphi: int, L_out: int, *, nthreads: int = 1
+) -> np.ndarray:
+    """Coefficients (l < L_out) of |f|, where f has bandlimit L: f is synthesised on a
+    Gauss-Legendre grid of ntheta x nphi, the modulus taken pointwise, and the grid integrated
+    against Y_lm by Gauss-Legendre quadrature (exact up to the aliasing of |f|'s content above
+    degree ~2 ntheta - L_out).
+
+    The grid is processed in bands of rings (north and south rings in mirror pairs, so ducc0 keeps
+    its equatorial symmetry), which bounds memory by one band instead of the whole oversampled grid
+    and gives the same sum to rounding."""
+    theta = ducc0.misc.GL_thetas(ntheta)
+    weights = ducc0.misc.GL_weights(ntheta, nphi)
+    alm = np.ascontiguousarray(alm, dtype=np.complex128)[None]
+    out = np.zeros((1, n_alm(L_out)), dtype=np.complex128)
+    half = (ntheta + 1) // 2
+    pairs_per_band = max(1, _BAND_BYTES // (2 * nphi * 8))
+    for start in range(0, half, pairs_per_band):
+        north = np.arange(start, min(start + pairs_per_band, half))
+        south = ntheta - 1 - north[::-1]
+        rings = np.unique(np.concatenate([north, south]))
+        geometry = dict(
+            theta=theta[rings],
+            nphi=np.full(len(rings), nphi, dtype=np.uint64),
+            phi0=np.zeros(len(rings)),
+            ringstart=np.arange(len(rings), dtype=np.uint64) * nphi,
+        )
+        band = ducc0.sht.synthesis(alm=alm, lmax=L - 1, spin=0, nthreads=nthreads, **geometry)
+        np.abs(band, out=band)
+        band.reshape(len(rings), nphi)[...] *= weights[rings, None]
+        out += ducc0.sht.adjoint_synthesis(map=band, lmax=L_out - 1, spin=0, nthreads=nthreads, **geometry)
+    return out[0]
+
+
 def ring_grid_synthesis(alm: np.ndarray, L: int, ntheta: int, nphi: int, *, nthreads: int = 1) -> np.ndarray:
-    """Synthesis of bandlimit-L coefficients on a Gauss-Legendre grid of any size >= L (used for
-    the oversampled grids inside the scattering transform)."""
+    """Synthesis of bandlimit-L coefficients on a Gauss-Legendre grid of any size ntheta >= L."""
     out = np.empty((1, ntheta, nphi))
     ducc0.sht.experimental.synthesis_2d(
-        alm=np.ascontiguousarray(alm)[None], map=out, spin=0, lmax=L - 1, geometry="GL", nthreads=nthreads
+        alm=np.ascontiguousarray(alm, dtype=np.complex128)[None], map=out, spin=0, lmax=L - 1, geometry="GL", nthreads=nthreads
     )
     return out[0]
 
 
 def ring_grid_analysis(values: np.ndarray, L: int, *, nthreads: int = 1) -> np.ndarray:
-    """Gauss-Legendre quadrature of a (ntheta, nphi) grid against Y_lm for l < L (exact for
-    bandlimited input; for other input it is the quadrature sum, aliasing included)."""
+    """Gauss-Legendre quadrature of a (ntheta, nphi) grid against Y_lm, l < L (exact for
+    bandlimited input; otherwise the quadrature sum, aliasing included)."""
     return ducc0.sht.experimental.analysis_2d(
-        map=values[None], spin=0, lmax=L - 1, geometry="GL", nthreads=nthreads
+        map=np.ascontiguousarray(values, dtype=np.float64)[None], spin=0, lmax=L - 1, geometry="GL", nthreads=nthreads
     )[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import tokenize
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -39,7 +40,10 @@ MAP_EXTENSIONS = {".fits": "fits", ".fit": "fits", ".fts": "fits", ".npy": "npy"
 """File suffixes read (case-insensitive) and their format."""
 
 # What the parsers (astropy, numpy.lib.format, zipfile) raise on corrupt or truncated bytes.
-_PARSER_ERRORS = (OSError, EOFError, ValueError, TypeError, IndexError, KeyError, zipfile.BadZipFile, zlib.error)
+_PARSER_ERRORS = (
+    OSError, EOFError, ValueError, TypeError, IndexError, KeyError, zipfile.BadZipFile, zlib.error, tokenize.TokenError,
+    fits.VerifyError,
+)
 
 
 @dataclass(frozen=True)
@@ -309,7 +313,7 @@ def _read_fits(path: Path, options: ReaderOptions) -> _Pixels | _Harmonics:
         if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
             raise InputError("no binary table in HDU 1: not a HEALPix map or a harmonic-coefficient table")
         table = hdul[1]
-        _check_complete(table.fileinfo()["datLoc"] + table.size, path.stat().st_size)
+        _check_complete(table.size, path.stat().st_size - table.fileinfo()["datLoc"])
         is_alm = sorted(name.upper() for name in table.columns.names) == ["IMAG", "INDEX", "REAL"]
         holds, grid = ("harmonic coefficients", "alm") if is_alm else ("a HEALPix map", "healpix")
         if options.grid not in (None, grid):

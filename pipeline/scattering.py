@@ -26,7 +26,7 @@ import numpy as np
 from pipeline.alm import apply_l_filter, complex_to_real, n_alm, real_power_spectrum, truncate
 from pipeline.config import ScatteringConfig
 from pipeline.grids import Grid
-from pipeline.harmonic import HarmonicAnalysis, map_to_alm, ring_grid_analysis, ring_grid_synthesis
+from pipeline.harmonic import HarmonicAnalysis, map_to_alm, modulus_analysis
 from pipeline.wavelets import filter_bank
 
 
@@ -182,10 +182,8 @@ class ScatteringTransform:
             else:
                 parent = self.plan[node.parent]
                 W = apply_l_filter(U[node.parent], parent.L_out, fb.wavelet(node.path[-1]), node.L_wavelet)
-                field = ring_grid_synthesis(W, node.L_wavelet, *node.grid, nthreads=nthreads)
-                np.abs(field, out=field)
-                U[index] = ring_grid_analysis(field, node.L_out, nthreads=nthreads)
-                del field, W
+                U[index] = modulus_analysis(W, node.L_wavelet, *node.grid, node.L_out, nthreads=nthreads)
+                del W
                 children_left[node.parent] -= 1
                 if children_left[node.parent] == 0:
                     del U[node.parent]

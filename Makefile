@@ -1,0 +1,33 @@
+# Everything a user runs. Each target installs what it needs first (a virtual environment in
+# .venv with the CPU build of torch==2.13.0 pinned before anything else; see constraints.txt).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
+
+.PHONY: install test test-slow test-all bench reproduce-cmb reproduce-cmb-quick clean-cmb-maps clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[test]"
+	touch $(STAMP)
+
+test: install  ## the default test run (< 10 minutes on 2 cores)
+	$(BIN)/pytest -q
+
+test-slow: install  ## only the heavier tests
+	$(BIN)/pytest -q -m slow
+
+test-all: install
+	$(BIN)/pytest -q -m "slow or not slow"
+
+bench: install  ## benchmark tables (printed) and JSON under benchmarks/results/
+	$(BIN)/python benchmarks/bench_scattering.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,120 @@
+"""Depth-2 scattering cost, memory and equivariance, as multiples of one SHT pair at the same L.
+
+For each L: time per map of the full transform from a Gauss-Legendre map (input analysis included),
+time of one forward + inverse SHT pair on the same grid in the same process, their ratio, peak
+memory increase over the input map's size, and the median equivariance error per depth
+(science.md section 7). A second table sweeps the oversampling knob at one L (error vs cost).
+Prints tables and writes benchmarks/results/bench_scattering.json.
+
+    python benchmarks/bench_scattering.py                   # L = 256, 512, 1024, 2048
+    python benchmarks/bench_scattering.py --L 256 --quick   # smoke run
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import click
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.memory import peak_rss_increase  # noqa: E402
+from pipeline.alm import n_alm  # noqa: E402
+from pipeline.config import ScatteringConfig  # noqa: E402
+from pipeline.equivariance import random_rotation, scattering_equivariance_error  # noqa: E402
+from pipeline.grids import RingGrid  # noqa: E402
+from pipeline.harmonic import alm_to_map, map_to_alm  # noqa: E402
+from pipeline.scattering import ScatteringTransform  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "bench_scattering.json"
+
+
+def white_alm(rng: np.random.Generator, L: int) -> np.ndarray:
+    a = (rng.standard_normal(n_alm(L)) + 1j * rng.standard_normal(n_alm(L))) / np.sqrt(2)
+    a[:L] = np.sqrt(2) * a[:L].real
+    return a
+
+
+def best_time(fn, repeats: int) -> float:
+    """Minimum wall time over repeats (the least disturbed run on a shared machine)."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def measure_in_fresh_process(*args) -> dict:
+    """Run ``measure`` in its own process so that peak memory is not hidden by earlier runs."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure, *args).result()
+
+
+def measure(config: ScatteringConfig, repeats: int, n_rotations: int, nthreads: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    L = config.L
+    grid = RingGrid.for_bandlimit("gl", L)
+    alm = white_alm(rng, L)
+    sky = alm_to_map(alm, grid, L, nthreads=nthreads)
+    st = ScatteringTransform(config, nthreads=nthreads)
+    with peak_rss_increase() as mem:  # first call in a fresh process: the true working set
+        st.from_map(sky, grid)
+    pair = best_time(lambda: alm_to_map(map_to_alm(sky, grid, L, nthreads=nthreads).alm, grid, L, nthreads=nthreads), repeats)
+    scatter = best_time(lambda: st.from_map(sky, grid), repeats)
+    errors = [scattering_equivariance_error(st, alm, random_rotation(rng)) for _ in range(n_rotations)]
+    return {
+        "L": L,
+        "oversampling": config.oversampling,
+        "n_paths": len(st.paths),
+        "sht_pair_s": pair,
+        "scattering_s": scatter,
+        "ratio": scatter / pair,
+        "peak_memory_over_input": mem["bytes"] / sky.nbytes,
+        "input_map_mb": sky.nbytes / 2**20,
+        "equivariance": {str(d): statistics.median(e[d] for e in errors) for d in errors[0]},
+    }
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    print(f"\n{title}")
+    print(f"{'L':>6} {'os':>5} {'paths':>5} {'SHT pair s':>10} {'scatter s':>10} {'ratio':>6} {'mem/map':>8} {'eq d1':>9} {'eq d2':>9}")
+    for r in rows:
+        e = r["equivariance"]
+        print(
+            f"{r['L']:>6} {r['oversampling']:>5.2f} {r['n_paths']:>5} {r['sht_pair_s']:>10.4f} {r['scattering_s']:>10.4f} "
+            f"{r['ratio']:>6.2f} {r['peak_memory_over_input']:>8.2f} {e['1']:>9.2e} {e['2']:>9.2e}"
+        )
+
+
+@click.command()
+@click.option("--L", "Ls", type=int, multiple=True, default=(256, 512, 1024, 2048), show_default=True)
+@click.option("--sweep-L", "sweep_L", type=int, default=1024, show_default=True, help="L of the oversampling sweep (0: none)")
+@click.option("--oversampling", "sweep", type=float, multiple=True, default=(1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0))
+@click.option("--nthreads", type=int, default=1, show_default=True)
+@click.option("--quick", is_flag=True, help="one repeat, one rotation")
+def main(Ls, sweep_L, sweep, nthreads, quick):
+    repeats, n_rot = (1, 1) if quick else (3, 3)
+    default = ScatteringConfig(L=1024)
+    scaling = [
+        measure_in_fresh_process(ScatteringConfig(L=L, J0=default.J0), repeats if L < 2048 else 1, n_rot if L < 2048 else 1, nthreads, L)
+        for L in Ls
+    ]
+    print_table(f"Depth-2 scattering, default config (lam 2, J0 {default.J0}, oversampling {default.oversampling}), {nthreads} thread(s)", scaling)
+    rows = [measure_in_fresh_process(ScatteringConfig(L=sweep_L, oversampling=o), repeats, n_rot, nthreads, 1) for o in sweep] if sweep_L else []
+    if rows:
+        print_table(f"Oversampling sweep at L = {sweep_L}: equivariance error vs cost", rows)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({"nthreads": nthreads, "default_config": default.to_dict(), "scaling": scaling, "oversampling_sweep": rows}, indent=2))
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

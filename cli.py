@@ -1,0 +1,168 @@
+"""Command-line entry points: thin shells over the library (everything is callable from Python).
+
+Exit codes: 0 success; 1 the work ran but some maps failed (or verify found problems);
+2 a user mistake (bad option, bad file, mismatched cache), reported in one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from pipeline.errors import InputError
+from pipeline.grids import RING_SCHEMES
+from pipeline.harmonic import HEALPIX_EPSILON
+
+EXIT_FAILURES, EXIT_USAGE = 1, 2
+
+
+def user_errors(command):
+    """Turn a user's mistake into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except InputError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_USAGE)
+        except PermissionError as err:
+            click.echo(f"error: permission denied: {err.filename or err}", err=True)
+            sys.exit(EXIT_USAGE)
+        except OSError as err:
+            if err.errno is None:
+                raise
+            click.echo(f"error: {err.strerror} ({err.filename or 'output store'}); nothing already stored was lost", err=True)
+            sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            click.echo("interrupted: rerun the same command to resume", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def scattering_options(command):
+    """Options that define the scattering configuration (pipeline.config.ScatteringConfig)."""
+    for option in reversed(
+        [
+            click.option("--L", "L", type=int, required=True, help="Input bandlimit (lmax = L - 1)."),
+            click.option("--lam", type=float, default=2.0, show_default=True, help="Wavelet dilation factor (> 1)."),
+            click.option("--J0", "J0", type=int, default=5, show_default=True, help="Lowest wavelet scale; outputs have bandlimit L0 = ceil(lam**J0)."),
+            click.option("--depth", type=int, default=2, show_default=True, help="Scattering depth (1-3)."),
+            click.option("--oversampling", type=float, default=2.0, show_default=True, help="Grid oversampling before each modulus (equivariance vs cost)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Output Zarr store (local path or fsspec URL).")
+@scattering_options
+@click.option("--grid", type=click.Choice(["healpix", *RING_SCHEMES, "alm"]), help="Grid of .npy/.npz inputs (FITS: from the header).")
+@click.option("--ordering", type=click.Choice(["RING", "NESTED"]), help="HEALPix ordering of .npy/.npz inputs.")
+@click.option("--field", help="FITS column holding the map (name or 0-based index).")
+@click.option("--npz-key", help="Array of a .npz archive holding the map.")
+@click.option("--bad-pixels", type=click.Choice(["refuse", "fill-mean"]), default="refuse", show_default=True, help="What to do with NaN/inf/UNSEEN pixels.")
+@click.option("--healpix-epsilon", type=float, default=HEALPIX_EPSILON, show_default=True, help="Tolerance of the iterative HEALPix analysis.")
+@click.option("--scheduler", help="Address of a running dask.distributed scheduler (default: a local cluster).")
+@click.option("--workers", type=int, help="Local cluster worker processes (default: number of cores).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing store written with another configuration.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first map that fails.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@user_errors
+def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, grid, ordering, field, npz_key, bad_pixels,
+                    healpix_epsilon, scheduler, workers, overwrite, fail_fast, no_progress):
+    """Scatter INPUTS (files, folders, globs or a manifest .csv) into the cache OUTPUT.
+
+    Rerunning the same command resumes: only maps not yet done are computed.
+    """
+    from pipeline.config import ScatteringConfig
+    from pipeline.inputs import expand_inputs
+    from pipeline.readers import ReaderOptions
+    from pipeline.run import preprocess
+
+    config = ScatteringConfig(L=L, lam=lam, J0=J0, depth=depth, oversampling=oversampling)
+    field = int(field) if field is not None and field.isdigit() else field
+    options = ReaderOptions(grid=grid, ordering=ordering, field=field, npz_key=npz_key, bad_pixels=bad_pixels)
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    specs = expand_inputs(inputs)
+    summary = preprocess(specs, output, config, options, healpix_epsilon=healpix_epsilon, scheduler=scheduler,
+                         workers=workers, overwrite=overwrite, fail_fast=fail_fast, progress=not no_progress)
+    click.echo(f"{output}: {summary.n_computed} computed, {summary.n_skipped} already done, "
+               f"{len(summary.failures)} failed, of {summary.n_requested} inputs")
+    for failure in summary.failures:
+        click.echo(f"failed: {failure}", err=True)
+    sys.exit(0 if summary.ok else EXIT_FAILURES)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cache_main():
+    """Inspect and verify scattering caches."""
+
+
+@cache_main.command("inspect")
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@user_errors
+def inspect_command(store, as_json):
+    """Summarise STORE: configuration, paths, maps done / failed / pending."""
+    from pipeline.cache import Cache
+    from pipeline.inspection import summary
+
+    s = summary(Cache.open(store))
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    c = s["config"]
+    click.echo(f"{store}: L={c['L']} lam={c['lam']:g} J0={c['J0']} depth={c['depth']} oversampling={c['oversampling']:g} "
+               f"(config {s['config_hash'][:12]})")
+    click.echo(f"  {s['n_paths']} paths at L0={s['L0']}; maps: {s['maps']} ({s['done']} done, {s['failed']} failed, "
+               f"{s['pending']} pending); complete: {s['complete']}; updated {s['updated']}")
+    for failure in s["failures"]:
+        click.echo(f"  failed: {failure}")
+
+
+@cache_main.command("verify")
+@click.argument("store")
+@click.option("--repair", is_flag=True, help="Recompute exactly the maps with problems.")
+@click.option("--scheduler", help="Dask scheduler address for --repair.")
+@click.option("--workers", type=int, help="Local worker processes for --repair.")
+@user_errors
+def verify_command(store, repair, scheduler, workers):
+    """Check that every done map of STORE is fully stored and checksummed (exit 1 on problems)."""
+    from pipeline.cache import Cache
+    from pipeline.inspection import verify
+    from pipeline.readers import ReaderOptions
+    from pipeline.run import preprocess
+
+    cache = Cache.open(store)
+    problems = verify(cache)
+    for problem in problems:
+        click.echo(f"problem: {problem}")
+    if problems and repair:
+        from pipeline.inputs import InputSpec
+
+        bad = sorted({p.index for p in problems if p.index is not None})
+        records = cache.records()
+        specs = [InputSpec(source=str(records["source"][i]), label=None if records["label"][i] < 0 else int(records["label"][i]),
+                           split=str(records["split"][i]) or None) for i in range(cache.n_maps)]
+        inputs = cache.input_options
+        preprocess(specs, store, cache.config, ReaderOptions.from_dict(inputs["reader"]), healpix_epsilon=inputs["healpix_epsilon"],
+                   scheduler=scheduler, workers=workers, only_indices=bad, progress=False)
+        problems = verify(Cache.open(store))
+        click.echo(f"repaired {len(bad)} map(s); {len(problems)} problem(s) remain")
+        for problem in problems:
+            click.echo(f"problem: {problem}")
+    if not problems:
+        click.echo(f"{store}: ok ({cache.n_maps} maps verified)")
+    sys.exit(EXIT_FAILURES if problems else 0)
+
+
+if __name__ == "__main__":
+    preprocess_main()

@@ -1,0 +1,141 @@
+"""Preprocessing runs: plan which maps need computing, run them on Dask, write them to the cache.
+
+The planner is pure (which maps, at which cache indices); the executor submits one task per
+pending map to a dask.distributed cluster (a LocalCluster of single-threaded worker processes by
+default, or any running scheduler by address) and writes each result from this process as it
+arrives, so the store has exactly one writer and durable progress lives in the store: rerunning
+the same command resumes (pitfalls.md, Dask + Zarr 2-5, 8).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from pipeline.cache import DONE, Cache
+from pipeline.config import ScatteringConfig
+from pipeline.errors import InputError
+from pipeline.harmonic import HEALPIX_EPSILON
+from pipeline.inputs import InputSpec
+from pipeline.readers import ReaderOptions
+from pipeline.scattering import scattering_plan
+from pipeline.tasks import scatter_file
+
+KILL_AFTER_ENV = "SCATTER_TEST_KILL_AFTER"
+"""Test hook (fault-injection tests only): SIGKILL this process after writing that many maps."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    cache_url: str
+    n_requested: int
+    n_computed: int
+    n_skipped: int
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def input_description(reader_options: ReaderOptions, healpix_epsilon: float) -> dict:
+    """How inputs are read: part of what must match for a cache to be resumed."""
+    return {"reader": reader_options.to_dict(), "healpix_epsilon": healpix_epsilon}
+
+
+def open_or_create_cache(
+    url: str, config: ScatteringConfig, inputs: dict, overwrite: bool
+) -> Cache:
+    """Resume a cache made with the same configuration, or create one; refuse a mismatch."""
+    paths = [node.path for node in scattering_plan(config)]
+    if overwrite or not Cache.exists(url):
+        return Cache.create(url, config, paths, inputs, overwrite=overwrite)
+    cache = Cache.open(url, mode="r+")
+    if cache.config != config:
+        raise InputError(
+            f"{url} was written with another configuration ({cache.config.to_dict()}, hash "
+            f"{cache.config.hash()[:12]}), not {config.to_dict()} (hash {config.hash()[:12]}): "
+            f"use another output or --overwrite"
+        )
+    if cache.input_options != inputs:
+        raise InputError(
+            f"{url} was written with other input options ({cache.input_options}), not {inputs}: "
+            f"use another output or --overwrite"
+        )
+    return cache
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int | None):
+    """A client of the given scheduler, or of a fresh LocalCluster (processes, 1 thread each)."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, timeout="30s") as client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    with LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    ) as cluster, Client(cluster) as client:
+        yield client
+
+
+def preprocess(
+    specs: list[InputSpec],
+    url: str,
+    config: ScatteringConfig,
+    reader_options: ReaderOptions = ReaderOptions(),
+    *,
+    healpix_epsilon: float = HEALPIX_EPSILON,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    fail_fast: bool = False,
+    progress: bool = True,
+    only_indices: list[int] | None = None,
+) -> RunSummary:
+    """Scatter every input not yet done into the cache at `url`.
+
+    only_indices: recompute exactly these cache indices (used by ``verify --repair``).
+    """
+    cache = open_or_create_cache(url, config, input_description(reader_options, healpix_epsilon), overwrite)
+    indices = cache.add_maps(specs)
+    status = cache.status()
+    if only_indices is not None:
+        cache.mark_pending(only_indices)
+        pending = sorted(only_indices)
+    else:
+        pending = [i for i in indices if status[i] != DONE]
+    sources = cache.sources()
+    failures: list[str] = []
+    written = 0
+    kill_after = int(os.environ.get(KILL_AFTER_ENV, "0"))
+    if pending:
+        from dask.distributed import as_completed
+        from tqdm import tqdm
+
+        with dask_client(scheduler, workers) as client:
+            futures = [
+                client.submit(scatter_file, i, sources[i], config, reader_options, healpix_epsilon, key=f"scatter-{i}-{config.hash()[:8]}")
+                for i in pending
+            ]
+            with tqdm(total=len(futures), unit="map", disable=not progress, desc="scattering") as bar:
+                for future in as_completed(futures):
+                    result = future.result()
+                    cache.write(result)
+                    written += 1
+                    bar.update()
+                    if result.error:
+                        failures.append(result.error)
+                        if fail_fast:
+                            for f in futures:
+                                f.cancel()
+                            break
+                    if kill_after and written >= kill_after:
+                        os.kill(os.getpid(), signal.SIGKILL)
+    cache.finish()
+    return RunSummary(url, len(specs), written, len(indices) - len(pending), failures)
