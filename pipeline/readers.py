@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import struct
 import tokenize
 import zipfile
 import zlib
@@ -39,10 +40,11 @@ BAD_PIXEL_POLICIES = ("refuse", "fill-mean")
 MAP_EXTENSIONS = {".fits": "fits", ".fit": "fits", ".fts": "fits", ".npy": "npy", ".npz": "npz"}
 """File suffixes read (case-insensitive) and their format."""
 
-# What the parsers (astropy, numpy.lib.format, zipfile) raise on corrupt or truncated bytes.
+# What the parsers (astropy, numpy.lib.format, zipfile) raise on corrupt or truncated bytes, as
+# found by fuzzing (tests/test_readers_property.py).
 _PARSER_ERRORS = (
-    OSError, EOFError, ValueError, TypeError, IndexError, KeyError, zipfile.BadZipFile, zlib.error, tokenize.TokenError,
-    fits.VerifyError,
+    OSError, EOFError, ValueError, TypeError, LookupError, ArithmeticError, NotImplementedError,
+    struct.error, zipfile.BadZipFile, zlib.error, tokenize.TokenError, fits.VerifyError,
 )
 
 

@@ -22,6 +22,8 @@ from pipeline.cmb_spectra import cmb_spectra
 from pipeline.errors import InputError
 from pipeline.grids import HealpixGrid, RingGrid
 from pipeline.harmonic import alm_to_map, map_to_alm
+from pipeline.inputs import read_manifest as read_pipeline_manifest
+from pipeline.readers import read_map
 
 L = 16
 
@@ -58,7 +60,8 @@ def test_splits_are_balanced_and_deterministic():
 @pytest.mark.parametrize("grid", ["gl", "mw"])
 def test_dataset_files_reproduce_from_recorded_seeds(tmp_path, grid):
     """Maps are float32 on the exact grid; the manifest's seed alone regenerates each file's
-    values, and analysing the file recovers the coefficients to float32 precision."""
+    values, and analysing the file recovers the coefficients to float32 precision. The
+    preprocessing readers (manifest, sidecar) accept the files as they are."""
     config = CMBDatasetConfig(L=L, n_per_class=10, f=0.5, seed=3, grid=grid)
     result = generate_dataset(config, tmp_path, scheduler="synchronous")
     assert (result.generated, result.reused) == (20, 0)
@@ -73,12 +76,18 @@ def test_dataset_files_reproduce_from_recorded_seeds(tmp_path, grid):
         path = tmp_path / row["path"]
         values = np.load(path, allow_pickle=False)
         assert values.dtype == np.float32 and values.shape == (L, 2 * L - 1)
-        sidecar = json.loads(path.with_suffix(".json").read_text())
-        assert sidecar["grid"] == grid and sidecar["seed"] == int(row["seed"]) and sidecar["label"] == int(row["label"])
+        assert json.loads(path.with_suffix(".json").read_text()) == {"grid": grid}
+        record = json.loads(path.with_suffix(".provenance.json").read_text())
+        assert (record["seed"], record["label"], record["L"]) == (int(row["seed"]), int(row["label"]), L)
         alm = simulate_alm(spectra, int(row["label"]), float(row["f"]), int(row["seed"]))
         assert np.array_equal(values, alm_to_map(alm, ring, L).astype(np.float32))
         back = map_to_alm(values, ring, L).alm
         assert np.abs(back - alm).max() < 1e-6 * np.abs(alm).max()
+        read = read_map(path)
+        assert read.grid == ring and np.array_equal(read.values, values)
+    inputs = read_pipeline_manifest(result.manifest)
+    assert [(i.label, i.split) for i in inputs] == [(int(r["label"]), r["split"]) for r in rows]
+    assert inputs[-1].metadata == {"seed": rows[-1]["seed"], "f": "0.5"}
 
 
 def test_reuse_grow_stale_overwrite_and_delete(tmp_path):
@@ -91,18 +100,18 @@ def test_reuse_grow_stale_overwrite_and_delete(tmp_path):
     # more maps and another f: only the new non-Gaussian maps and the extra Gaussian ones are made
     grown = generate_dataset(CMBDatasetConfig(L=L, n_per_class=6, f=0.3, seed=1), tmp_path)
     assert (grown.generated, grown.reused) == (8, 4)
-    # a map made from another C_l table (its sidecar no longer matches) is stale
+    # a map made from another C_l table (its provenance record no longer matches) is stale
     spec = plan_maps(config)[0]
-    sidecar = tmp_path / f"{spec.stem}.json"
-    record = json.loads(sidecar.read_text())
-    sidecar.write_text(json.dumps(record | {"cl_table_sha256": "0" * 64}))
+    provenance = tmp_path / f"{spec.stem}.provenance.json"
+    record = json.loads(provenance.read_text())
+    provenance.write_text(json.dumps(record | {"cl_table_sha256": "0" * 64}))
     assert map_status(spec, tmp_path) == "stale"
     with pytest.raises(InputError, match="other settings"):
         generate_dataset(config, tmp_path)
     assert generate_dataset(config, tmp_path, overwrite=True).generated == 1
     assert map_status(spec, tmp_path) == "done"
-    # a data file without its sidecar (killed before the sidecar was written) is redone
-    sidecar.unlink()
+    # a data file without its provenance record (killed before it was written) is redone
+    provenance.unlink()
     assert map_status(spec, tmp_path) == "missing"
     assert generate_dataset(config, tmp_path).generated == 1
     assert delete_maps(tmp_path, L=L + 1) == 0
@@ -122,16 +131,18 @@ def test_healpix_fits_output(tmp_path):
         with astropy_fits.open(path) as hdul:
             header, values = hdul[1].header, np.asarray(hdul[1].data["TEMPERATURE"], dtype=np.float64)
         assert (header["PIXTYPE"], header["ORDERING"], header["NSIDE"], header["INDXSCHM"]) == ("HEALPIX", "RING", 8, "IMPLICIT")
-        sidecar = json.loads(path.with_suffix(".json").read_text())
-        assert (sidecar["grid"], sidecar["ordering"], sidecar["nside"]) == ("healpix", "RING", 8)
+        assert json.loads(path.with_suffix(".json").read_text()) == {"grid": "healpix", "ordering": "RING"}
+        assert json.loads(path.with_suffix(".provenance.json").read_text())["nside"] == 8
         alm = simulate_alm(cmb_spectra(L), int(row["label"]), float(row["f"]), int(row["seed"]))
         expected = alm_to_map(alm, HealpixGrid(nside, "RING"), L).astype(np.float32)
         assert np.array_equal(values, expected)
+        read = read_map(path)
+        assert read.grid == HealpixGrid(nside, "RING") and np.array_equal(read.values, expected)
 
 
 def test_distributed_client(tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as client:
         result = generate_dataset(CMBDatasetConfig(L=L, n_per_class=3, f=0.1, seed=9), tmp_path, scheduler=client)
     assert result.generated == 6 and len(read_manifest(result.manifest)) == 6
 

@@ -347,6 +347,7 @@ def test_non_float_arrays_are_refused(tmp_path, array, message):
 # ---------------------------------------------------------------- broken files
 
 
+@pytest.mark.filterwarnings("ignore:File may have been truncated")
 def test_truncated_files(tmp_path, rng):
     npy = save_npy(tmp_path / "a.npy", healpix_map(rng))
     npy.write_bytes(npy.read_bytes()[:-8])

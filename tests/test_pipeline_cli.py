@@ -1,0 +1,153 @@
+"""End-to-end tests of scatter-preprocess / scatter-cache through the installed console scripts."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from pipeline.config import ScatteringConfig
+from pipeline.scattering import ScatteringTransform
+from tests.pipeline_helpers import BIN, CONFIG_ARGS, J0, L, assert_same_store, run_cli, write_inputs
+
+ORDER = ["sky_ring.fits", "sky_nest.fits", "sky_nest.npy", "gl.npy", "extra0.fits", "extra1.fits"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inputs")
+    return folder, write_inputs(folder)
+
+
+@pytest.fixture(scope="module")
+def reference_store(inputs, tmp_path_factory):
+    """One uninterrupted run with the default local cluster."""
+    folder, _ = inputs
+    out = tmp_path_factory.mktemp("ref") / "cache.zarr"
+    result = run_cli("scatter-preprocess", *[str(folder / n) for n in ORDER], "-o", str(out), *CONFIG_ARGS, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_store_matches_python_api_bit_for_bit(inputs, reference_store):
+    folder, maps = inputs
+    g = zarr.open_group(str(reference_store), mode="r")
+    assert list(g["maps/source"][:]) == [str(folder / n) for n in ORDER]
+    assert np.all(g["maps/status"][:] == 1)
+    st = ScatteringTransform(ScatteringConfig(L=L, J0=J0))
+    assert g.attrs["paths"] == [list(p) for p in st.paths]
+    for i, name in enumerate(ORDER):
+        expected = st.from_map(maps[name]["values"], maps[name]["grid"])
+        assert np.array_equal(g["coefficients"][i], expected.coefficients), name
+        assert np.array_equal(g["means"][i], expected.means), name
+        assert np.array_equal(g["power_spectra"][i], expected.power_spectra), name
+    # RING and NESTED copies of one map (FITS and .npy) give identical coefficients.
+    assert np.array_equal(g["coefficients"][0], g["coefficients"][1])
+    assert np.array_equal(g["coefficients"][0], g["coefficients"][2])
+    # The exact-grid input agrees with scattering its harmonic coefficients directly.
+    direct = st.from_alm(maps["gl.npy"]["alm"]).coefficients
+    assert np.max(np.abs(g["coefficients"][3] - direct)) < 1e-12 * np.max(np.abs(direct))
+    residuals = g["maps/analysis_residual"][:]
+    assert np.all(residuals[[0, 1, 2, 4, 5]] < 1e-6) and np.isnan(residuals[3])
+
+
+def test_provenance_and_attributes_are_plain_json(reference_store):
+    attrs = zarr.open_group(str(reference_store), mode="r").attrs.asdict()
+    assert attrs["config"] == ScatteringConfig(L=L, J0=J0).to_dict()
+    assert attrs["config_hash"] == ScatteringConfig(L=L, J0=J0).hash()
+    assert attrs["complete"] is True
+    assert {"numpy", "ducc0", "zarr", "dask", "python"} <= attrs["provenance"]["versions"].keys()
+    import json
+
+    assert json.loads(json.dumps(attrs)) == attrs
+
+
+def test_rerun_computes_nothing_and_inspect_verify_report(inputs, reference_store, tmp_path):
+    folder, _ = inputs
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(reference_store, store)
+    rerun = run_cli("scatter-preprocess", *[str(folder / n) for n in ORDER], "-o", str(store), *CONFIG_ARGS, "--no-progress")
+    assert rerun.returncode == 0 and "0 computed, 6 already done" in rerun.stdout
+    assert_same_store(store, reference_store)
+    inspect = run_cli("scatter-cache", "inspect", str(store))
+    assert "maps: 6 (6 done, 0 failed, 0 pending)" in inspect.stdout
+    verify = run_cli("scatter-cache", "verify", str(store))
+    assert verify.returncode == 0 and "ok (6 maps verified)" in verify.stdout
+
+
+def test_resume_after_kill_gives_the_same_store(inputs, reference_store, tmp_path):
+    folder, _ = inputs
+    store = tmp_path / "cache.zarr"
+    args = ["scatter-preprocess", *[str(folder / n) for n in ORDER], "-o", str(store), *CONFIG_ARGS, "--no-progress"]
+    killed = run_cli(*args, env={"SCATTER_TEST_KILL_AFTER": "2"})
+    assert killed.returncode == -9
+    status = zarr.open_group(str(store), mode="r")["maps/status"][:]
+    assert np.sum(status == 1) == 2
+    resumed = run_cli(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "4 computed, 2 already done" in resumed.stdout
+    assert_same_store(store, reference_store)
+
+
+def test_appending_maps_to_an_existing_cache(inputs, reference_store, tmp_path):
+    folder, _ = inputs
+    store = tmp_path / "cache.zarr"
+    first = run_cli("scatter-preprocess", *[str(folder / n) for n in ORDER[:3]], "-o", str(store), *CONFIG_ARGS, "--no-progress")
+    assert first.returncode == 0
+    second = run_cli("scatter-preprocess", *[str(folder / n) for n in ORDER], "-o", str(store), *CONFIG_ARGS, "--no-progress")
+    assert second.returncode == 0 and "3 computed, 3 already done" in second.stdout
+    assert_same_store(store, reference_store)
+
+
+def test_other_configuration_is_refused_without_overwrite(inputs, reference_store, tmp_path):
+    folder, _ = inputs
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(reference_store, store)
+    other = run_cli("scatter-preprocess", str(folder / ORDER[0]), "-o", str(store), "--L", str(L), "--J0", "2", "--no-progress")
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert other.stderr.startswith(f"error: {store} was written with another configuration")
+    assert other.stderr.rstrip().endswith("use another output or --overwrite")
+    assert_same_store(store, reference_store)
+    replaced = run_cli("scatter-preprocess", str(folder / ORDER[0]), "-o", str(store), "--L", str(L), "--J0", "2", "--overwrite", "--no-progress")
+    assert replaced.returncode == 0
+    assert zarr.open_group(str(store), mode="r").attrs["config"]["J0"] == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_distributed_scheduler_gives_the_same_store(inputs, reference_store, tmp_path):
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    from dask.distributed import Client
+
+    folder, _ = inputs
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    dask = str(BIN / "dask")
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        time.sleep(1.0)
+        for _ in range(2):
+            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+        store = tmp_path / "cache.zarr"
+        result = run_cli("scatter-preprocess", *[str(folder / n) for n in ORDER], "-o", str(store), *CONFIG_ARGS,
+                         "--scheduler", address, "--no-progress")
+        assert result.returncode == 0, result.stderr
+        assert_same_store(store, reference_store)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
