@@ -94,8 +94,8 @@ class Cache:
 
     @classmethod
     def open(cls, url: str, mode: str = "r") -> "Cache":
-        try:  # writers bypass consolidated metadata, which is stale while a run is under way
-            group = zarr.open_group(url, mode=mode, zarr_format=3, use_consolidated=False if mode != "r" else None)
+        try:  # consolidated metadata is stale after an interrupted run that appended maps: bypass it
+            group = zarr.open_group(url, mode=mode, zarr_format=3, use_consolidated=False)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError) as err:
             raise InputError(f"no scattering cache at {url}: {err}") from err
         return cls(group)

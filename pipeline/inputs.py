@@ -12,7 +12,7 @@ import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 from pipeline.errors import InputError
 from pipeline.readers import MAP_EXTENSIONS, map_format

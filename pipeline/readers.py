@@ -39,6 +39,7 @@ ORDERINGS = ("RING", "NESTED")
 BAD_PIXEL_POLICIES = ("refuse", "fill-mean")
 MAP_EXTENSIONS = {".fits": "fits", ".fit": "fits", ".fts": "fits", ".npy": "npy", ".npz": "npz"}
 """File suffixes read (case-insensitive) and their format."""
+_CONSTANT = "the map is constant (zero variance): nothing to analyse"
 
 # What the parsers (astropy, numpy.lib.format, zipfile) raise on corrupt or truncated bytes, as
 # found by fuzzing (tests/test_readers_property.py).
@@ -198,9 +199,6 @@ def _checked_alm(alm: np.ndarray) -> np.ndarray:
         raise InputError(_CONSTANT)
     alm.flags.writeable = False
     return alm
-
-
-_CONSTANT = "the map is constant (zero variance): nothing to analyse"
 
 
 def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str) -> tuple[float, str]:

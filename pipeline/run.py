@@ -20,6 +20,7 @@ from pipeline.config import ScatteringConfig
 from pipeline.errors import InputError
 from pipeline.harmonic import HEALPIX_EPSILON
 from pipeline.inputs import InputSpec
+from pipeline.lock import StoreLock
 from pipeline.readers import ReaderOptions
 from pipeline.scattering import scattering_plan
 from pipeline.tasks import scatter_file
@@ -102,6 +103,13 @@ def preprocess(
 
     only_indices: recompute exactly these cache indices (used by ``verify --repair``).
     """
+    with StoreLock(url) as lock:
+        return _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers, overwrite, fail_fast,
+                    progress, only_indices, lock)
+
+
+def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers, overwrite, fail_fast, progress,
+         only_indices, lock: StoreLock) -> RunSummary:
     cache = open_or_create_cache(url, config, input_description(reader_options, healpix_epsilon), overwrite)
     indices = cache.add_maps(specs)
     status = cache.status()
@@ -127,6 +135,7 @@ def preprocess(
                 for future in as_completed(futures):
                     result = future.result()
                     cache.write(result)
+                    lock.refresh()
                     written += 1
                     bar.update()
                     if result.error:

@@ -1,0 +1,127 @@
+"""Faults injected into real runs: killed processes, killed workers, corrupt chunks, concurrent
+runs, full disks. What must hold every time: nothing already computed is lost, nothing wrong is
+marked done, and rerunning the same command ends in the same store as a clean run."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import zarr
+
+from pipeline.cache import Cache
+from pipeline.inspection import verify
+from tests.pipeline_helpers import BIN, CONFIG_ARGS, assert_same_store, run_cli, write_inputs
+
+ORDER = ["sky_ring.fits", "sky_nest.fits", "sky_nest.npy", "gl.npy", "extra0.fits", "extra1.fits"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inputs")
+    write_inputs(folder)
+    return [str(folder / n) for n in ORDER]
+
+
+@pytest.fixture(scope="module")
+def clean_store(inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("clean") / "cache.zarr"
+    assert run_cli("scatter-preprocess", *inputs, "-o", str(out), *CONFIG_ARGS, "--no-progress").returncode == 0
+    return out
+
+
+def _chunk_file(store, array: str, index: int):
+    path = store / array / "c" / str(index)
+    return next(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else path
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_verify_names_a_corrupted_map_and_repair_recomputes_only_it(clean_store, tmp_path, damage):
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(clean_store, store)
+    chunk = _chunk_file(store, "coefficients", 3)
+    data = bytearray(chunk.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+        chunk.write_bytes(bytes(data))
+    elif damage == "truncate":
+        chunk.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        chunk.unlink()
+    before = {i: _chunk_file(store, "coefficients", i).stat().st_mtime_ns for i in (0, 1, 2, 4, 5)}
+    found = run_cli("scatter-cache", "verify", str(store))
+    assert found.returncode == 1 and "Traceback" not in found.stderr
+    problems = [line for line in found.stdout.splitlines() if line.startswith("problem:")]
+    assert len(problems) == 1 and problems[0].startswith(f"problem: map 3 ({ORDER[3]}") is False  # full path shown
+    assert problems[0].startswith("problem: map 3 (") and "gl.npy" in problems[0]
+    repaired = run_cli("scatter-cache", "verify", str(store), "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "repaired 1 map(s); 0 problem(s) remain" in repaired.stdout
+    assert {i: _chunk_file(store, "coefficients", i).stat().st_mtime_ns for i in (0, 1, 2, 4, 5)} == before
+    assert_same_store(store, clean_store)
+
+
+def test_a_second_concurrent_run_is_refused_and_a_dead_owner_does_not_block(inputs, clean_store, tmp_path):
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(clean_store, store)
+    lock = tmp_path / "cache.zarr.lock"
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        lock.write_text(json.dumps({"pid": sleeper.pid, "host": os.uname().nodename, "started": time.time()}))
+        refused = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert refused.stderr.strip() == (
+            f"error: {store} is being written by another run (pid {sleeper.pid} on {os.uname().nodename}): "
+            f"wait for it to finish; if that run is dead, delete {lock}"
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    resumed = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress")
+    assert resumed.returncode == 0 and not lock.exists()
+    assert_same_store(store, clean_store)
+
+
+def test_full_disk_is_a_clear_error_and_keeps_the_cache(inputs, clean_store, tmp_path, monkeypatch):
+    """ENOSPC while writing a map: one-line error, exit 2, every earlier map intact, resumable."""
+    from click.testing import CliRunner
+
+    import cli
+    from pipeline import cache as cache_module
+
+    store = tmp_path / "cache.zarr"
+    first = run_cli("scatter-preprocess", *inputs[:3], "-o", str(store), *CONFIG_ARGS, "--no-progress")
+    assert first.returncode == 0
+    original_write = cache_module.Cache.write
+    calls = {"n": 0}
+
+    def failing_write(self, result):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(store))
+        original_write(self, result)
+
+    monkeypatch.setattr(cache_module.Cache, "write", failing_write)
+    result = CliRunner().invoke(cli.preprocess_main, [*inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress", "--workers", "1"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == f"error: No space left on device ({store}); nothing already stored was lost"
+    monkeypatch.undo()
+    assert verify(Cache.open(str(store))) != []  # incomplete, but every done map is sound:
+    assert [p for p in verify(Cache.open(str(store))) if "pending" not in p.message] == []
+    resumed = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress")
+    assert resumed.returncode == 0
+    assert_same_store(store, clean_store)
+
+
+def test_unwritable_output_is_a_clear_error(inputs, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_cli("scatter-preprocess", inputs[0], "-o", str(blocker / "cache.zarr"), *CONFIG_ARGS, "--no-progress")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
