@@ -136,13 +136,6 @@ class HealpixGrid:
 Grid = RingGrid | HealpixGrid
 
 
-def grid_from_description(desc: dict) -> Grid:
-    """Inverse of ``Grid.describe()`` (used in cache records and JSON sidecars)."""
-    if desc.get("kind") == "healpix":
-        return HealpixGrid(int(desc["nside"]), desc["ordering"])
-    return RingGrid(desc["scheme"], int(desc["ntheta"]), int(desc["nphi"]))
-
-
 def check_bandlimit(grid: Grid, L: int) -> None:
     """Raise if `grid` cannot support bandlimit L."""
     if L > grid.max_bandlimit:

@@ -120,7 +120,7 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
         pending = [i for i in indices if status[i] != DONE]
     sources = cache.sources()
     failures: list[str] = []
-    written = 0
+    written = computed = 0
     kill_after = int(os.environ.get(KILL_AFTER_ENV, "0"))
     if pending:
         from dask.distributed import as_completed
@@ -137,6 +137,7 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
                     cache.write(result)
                     lock.refresh()
                     written += 1
+                    computed += not result.error
                     bar.update()
                     if result.error:
                         failures.append(result.error)
@@ -147,4 +148,4 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
                     if kill_after and written >= kill_after:
                         os.kill(os.getpid(), signal.SIGKILL)
     cache.finish()
-    return RunSummary(url, len(specs), written, len(indices) - len(pending), failures)
+    return RunSummary(url, len(specs), computed, len(indices) - len(pending), failures)

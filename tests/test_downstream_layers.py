@@ -28,9 +28,11 @@ def real_signal(rng, *shape):
 def test_synthesis_matches_ducc0(rng, L, L_grid):
     x = real_signal(rng, 3, L * L)
     ntheta, nphi = grid_shape(L_grid)
-    expected = ducc0.sht.experimental.synthesis_2d(
-        alm=real_to_complex(x.numpy(), L), spin=0, lmax=L - 1, geometry="GL", ntheta=ntheta, nphi=nphi
-    )
+    alm = real_to_complex(x.numpy(), L)
+    expected = np.stack([
+        ducc0.sht.experimental.synthesis_2d(alm=a[None], spin=0, lmax=L - 1, geometry="GL", ntheta=ntheta, nphi=nphi)[0]
+        for a in alm
+    ])
     np.testing.assert_allclose(ToS2Grid(L, L_grid)(x).numpy(), expected, atol=1e-12 * np.abs(expected).max())
 
 
@@ -39,8 +41,8 @@ def test_analysis_inverts_synthesis_and_matches_ducc0(rng, L, L_grid):
     x = real_signal(rng, 2, 4, L * L)
     f = ToS2Grid(L, L_grid)(x)
     torch.testing.assert_close(FromS2Grid(L, L_grid)(f), x, atol=1e-12, rtol=0)
-    expected = ducc0.sht.experimental.analysis_2d(map=f[0].numpy(), spin=0, lmax=L - 1, geometry="GL")
-    np.testing.assert_allclose(FromS2Grid(L, L_grid)(f[0]).numpy(), complex_to_real(expected, L), atol=1e-12)
+    expected = ducc0.sht.experimental.analysis_2d(map=f[0, :1].numpy(), spin=0, lmax=L - 1, geometry="GL")
+    np.testing.assert_allclose(FromS2Grid(L, L_grid)(f[0, :1]).numpy(), complex_to_real(expected, L), atol=1e-12)
 
 
 def test_harmonic_linear_is_exactly_equivariant(rng):
@@ -76,14 +78,14 @@ def test_activation_is_exact_for_rolls_about_the_z_axis(rng):
 
 
 def test_activation_equivariance_error_shrinks_with_oversampling(rng):
-    """Measured (L = 16, white-noise input, median of 3 rotations): relu 0.25 at oversampling 1,
-    0.055 at 1.5, 0.024 at 2, 0.008 at 3."""
+    """Measured (L = 16, white-noise input, median of 3 rotations, relu): 0.052 at oversampling
+    1.5, 0.023 at 2, 0.0077 at 3 (and 0.25 at 1, 0.0039 at 4)."""
     L = 16
     x = real_signal(rng, 2, 4, L * L)
     rotations = [random_rotation(rng) for _ in range(3)]
     error = {s: np.median([equivariance_error(S2Activation(L, L, s), x, L, L, r) for r in rotations]) for s in (1.5, 2.0, 3.0)}
-    assert error[2.0] < 0.035 and error[3.0] < 0.012, error
-    assert error[3.0] < error[2.0] / 2 < error[1.5] / 4, error
+    assert error[2.0] < 0.028 and error[3.0] < 0.0095, error
+    assert error[3.0] < error[2.0] / 2 and error[2.0] < error[1.5] / 1.5, error
 
 
 def test_degree_power_matches_complex_power_spectrum(rng):

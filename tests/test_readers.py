@@ -149,6 +149,34 @@ def test_integer_fits_column_is_refused(tmp_path):
     assert error_of(path) == f"{path}: >i4 data are not accepted: a map must hold floating-point values"
 
 
+_VALUES = np.linspace(-1.0, 1.0, 768)
+
+
+@pytest.mark.parametrize(
+    "columns, header, message",
+    [
+        ([("T", "D", _VALUES)], {"PIXTYPE": "CAR", "ORDERING": "RING"}, "PIXTYPE = 'CAR' in the header: not a HEALPix map"),
+        ([("T", "D", _VALUES)], {"ORDERING": "SPIRAL"}, "ORDERING = 'SPIRAL' in the header: expected RING or NESTED"),
+        ([("T", "D", _VALUES)], {"ORDERING": "RING", "NSIDE": "8"}, "NSIDE = '8' in the header is not an integer"),
+        ([("PIXEL", "J", [0, 1]), ("T", "D", [1.0, 2.0])], {"ORDERING": "RING", "INDXSCHM": "EXPLICIT"},
+         "partial-sky (EXPLICIT) table without NSIDE in the header"),
+        ([("T", "D", [1.0, 2.0])], {"ORDERING": "RING", "INDXSCHM": "EXPLICIT", "NSIDE": 1},
+         "partial-sky (EXPLICIT) table without a PIXEL column"),
+        ([("PIXEL", "D", [0, 1]), ("T", "D", [1.0, 2.0])], {"ORDERING": "RING", "INDXSCHM": "EXPLICIT", "NSIDE": 1},
+         "the PIXEL column must hold one integer index per value (2 values)"),
+        ([("PIXEL", "J", [0, 12]), ("T", "D", [1.0, 2.0])], {"ORDERING": "RING", "INDXSCHM": "EXPLICIT", "NSIDE": 1},
+         "PIXEL indices must lie in [0, 12) for NSIDE = 1"),
+        ([("PIXEL", "J", [3, 3]), ("T", "D", [1.0, 2.0])], {"ORDERING": "RING", "INDXSCHM": "EXPLICIT", "NSIDE": 1},
+         "PIXEL indices repeat: each pixel may appear once"),
+        ([("INDEX", "D", [1.0]), ("REAL", "D", [1.0]), ("IMAG", "D", [0.0])], {},
+         "an alm table needs an integer INDEX column and floating-point REAL and IMAG columns"),
+    ],
+)
+def test_malformed_fits_tables(tmp_path, columns, header, message):
+    path = write_table(tmp_path / "bad.fits", [(n, f, np.asarray(a)) for n, f, a in columns], **header)
+    assert error_of(path) == f"{path}: {message}"
+
+
 # ---------------------------------------------------------------- harmonic coefficients
 
 
