@@ -198,8 +198,9 @@ class Cache:
             known.update({s.source: start + k for k, s in enumerate(new)})
         return [known[s.source] for s in specs]
 
-    def write(self, result: MapResult) -> None:
-        """Write one map's data (chunk-aligned region) and records; the status goes last."""
+    def write(self, result: MapResult, before_status=None) -> None:
+        """Write one map's data (chunk-aligned region) and records; the status goes last.
+        `before_status` (fault-injection tests) is called just before the status is written."""
         i = result.index
         if result.error:
             self.group["maps/error"][i] = result.error
@@ -212,6 +213,8 @@ class Cache:
         for name in ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb"):
             self.group[f"maps/{name}"][i] = getattr(result, name)
         self.group["maps/error"][i] = ""
+        if before_status is not None:
+            before_status()
         self.group["maps/status"][i] = DONE
 
     def mark_pending(self, indices) -> None:

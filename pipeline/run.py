@@ -26,7 +26,8 @@ from pipeline.scattering import scattering_plan
 from pipeline.tasks import scatter_file
 
 KILL_AFTER_ENV = "SCATTER_TEST_KILL_AFTER"
-"""Test hook (fault-injection tests only): SIGKILL this process after writing that many maps."""
+"""Fault-injection hook for tests: "N" SIGKILLs this process after N maps are fully written;
+"N:data" after the data of the N-th map are written but before its status (a torn map)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
     sources = cache.sources()
     failures: list[str] = []
     written = computed = 0
-    kill_after = int(os.environ.get(KILL_AFTER_ENV, "0"))
+    kill_after, _, kill_stage = os.environ.get(KILL_AFTER_ENV, "0").partition(":")
+    kill_after = int(kill_after)
     if pending:
         from dask.distributed import as_completed
         from tqdm import tqdm
@@ -134,6 +136,8 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
             with tqdm(total=len(futures), unit="map", disable=not progress, desc="scattering") as bar:
                 for future in as_completed(futures):
                     result = future.result()
+                    if kill_after and kill_stage == "data" and written + 1 == kill_after:
+                        cache.write(result, before_status=lambda: os.kill(os.getpid(), signal.SIGKILL))
                     cache.write(result)
                     lock.refresh()
                     written += 1
@@ -145,7 +149,7 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
                             for f in futures:
                                 f.cancel()
                             break
-                    if kill_after and written >= kill_after:
+                    if kill_after and not kill_stage and written >= kill_after:
                         os.kill(os.getpid(), signal.SIGKILL)
     cache.finish()
     return RunSummary(url, len(specs), computed, len(indices) - len(pending), failures)

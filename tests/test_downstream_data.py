@@ -13,7 +13,7 @@ from downstream.dataset import CacheDataset, make_loader, open_split
 from downstream.invariants import degree_power
 from downstream.transforms import RandomRotation
 from pipeline.errors import InputError
-from synthetic_cache import random_coefficients, write_cache
+from tests.synthetic_cache import random_coefficients, write_cache
 
 N, P, L0 = 30, 3, 4
 STATUS = np.array([1] * 26 + [0, 2, 0, 1], dtype=np.uint8)

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from downstream.equivariance import equivariance_error, invariance_error, random_rotation, rotate_real
+from downstream.equivariance import equivariance_error, invariance_error
 from downstream.models import InvariantMLP, ModelConfig, SphericalCNN
 from pipeline.alm import complex_to_real, real_to_complex
+from pipeline.equivariance import random_rotation, rotate_real
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from downstream.equivariance import random_rotation, rotate_tensor, equivariance_error, invariance_error
+from downstream.equivariance import equivariance_error, invariance_error, rotate_tensor
 from downstream.harmonic_linear import HarmonicLinear
 from downstream.invariants import RotationInvariants, degree_power
 from downstream.normalization import HarmonicNormalization, fit_normalization
 from downstream.s2_grid import FromS2Grid, S2Activation, ToS2Grid
 from downstream.sh_tables import grid_shape
 from pipeline.alm import complex_to_real, power_spectrum, real_to_complex
+from pipeline.equivariance import random_rotation
 
 
 @pytest.fixture

@@ -125,3 +125,90 @@ def test_unwritable_output_is_a_clear_error(inputs, tmp_path):
     result = run_cli("scatter-preprocess", inputs[0], "-o", str(blocker / "cache.zarr"), *CONFIG_ARGS, "--no-progress")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def _only_unfinished(store) -> bool:
+    """No map is marked done without its data: every problem verify finds is a pending map."""
+    return all("pending" in p.message for p in verify(Cache.open(str(store))))
+
+
+def test_sigkill_between_data_and_status_and_at_random_times(inputs, clean_store, tmp_path):
+    store = tmp_path / "cache.zarr"
+    args = ["scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress", "--workers", "1"]
+    kills = 0
+    torn = run_cli(*args, env={"SCATTER_TEST_KILL_AFTER": "2:data"})
+    assert torn.returncode == -9
+    kills += 1
+    g = zarr.open_group(str(store), mode="r", use_consolidated=False)
+    assert np.sum(g["maps/status"][:] == 1) == 1 and _only_unfinished(store)
+    rng = np.random.default_rng(11)
+    for _ in range(4):  # SIGKILL from outside after random delays: any point of a run, writes included
+        proc = subprocess.Popen([str(BIN / args[0]), *args[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 4.0))
+        if proc.poll() is None:
+            proc.kill()
+            kills += 1
+        proc.wait()
+        assert _only_unfinished(store)
+    final = run_cli(*args)
+    assert final.returncode == 0, final.stderr
+    assert kills >= 2
+    assert verify(Cache.open(str(store))) == []
+    assert_same_store(store, clean_store)
+
+
+def test_a_worker_killed_mid_run_does_not_change_the_store(tmp_path):
+    """A distributed cluster on 127.0.0.1 loses a worker process mid-run (SIGKILL); its tasks are
+    recomputed elsewhere and the store equals a clean local run's."""
+    import socket
+
+    from dask.distributed import Client
+
+    from tests.pipeline_helpers import HealpixGrid, alm_to_map, hp, random_alm
+
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    L, nside = 128, 64
+    for k in range(16):
+        values = alm_to_map(random_alm(rng, L), HealpixGrid(nside, "RING"), L)
+        hp.write_map(folder / f"m{k:02d}.fits", values, dtype=np.float64)
+    config = ["--L", str(L), "--J0", "4", "--no-progress"]
+    clean = tmp_path / "clean.zarr"
+    assert run_cli("scatter-preprocess", str(folder), "-o", str(clean), *config).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(BIN / "dask")
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet)]
+    try:
+        time.sleep(1.0)
+        procs += [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"], **quiet) for _ in range(2)]
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+            victim = next(iter(client.run(os.getpid).values()))
+            store = tmp_path / "cache.zarr"
+            run = subprocess.Popen([str(BIN / "scatter-preprocess"), str(folder), "-o", str(store), *config, "--scheduler", address],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.time() + 60
+            while time.time() < deadline:  # kill once the run has written something and is still going
+                try:
+                    done = np.sum(zarr.open_group(str(store), mode="r", use_consolidated=False)["maps/status"][:] == 1)
+                except Exception:
+                    done = 0
+                if done >= 2 or run.poll() is not None:
+                    break
+                time.sleep(0.05)
+            killed_mid_run = run.poll() is None
+            os.kill(victim, 9)
+            out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+        assert killed_mid_run
+        assert_same_store(store, clean)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
