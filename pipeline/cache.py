@@ -55,7 +55,12 @@ def _now() -> str:
 
 def data_shapes(config: ScatteringConfig, n_paths: int) -> dict[str, tuple[int, ...]]:
     """Per-map shape of each data array."""
-    return {"coefficients": (n_paths, config.L0**2), "means": (n_paths,), "power_spectra": (n_paths, config.L0)}
+    return {
+        "coefficients": (n_paths, config.L0**2),
+        "means": (n_paths,),
+        "power_spectra": (n_paths, config.L0),
+        "input_power_spectra": (config.L,),
+    }
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class MapResult:
     coefficients: np.ndarray | None = None
     means: np.ndarray | None = None
     power_spectra: np.ndarray | None = None
+    input_power_spectra: np.ndarray | None = None
     sha256: str = ""
     analysis_residual: float = math.nan
     masked_fraction: float = math.nan

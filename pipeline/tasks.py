@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from pipeline.alm import power_spectrum, truncate
 from pipeline.cache import MapResult
 from pipeline.config import ScatteringConfig
 from pipeline.errors import InputError
@@ -44,12 +45,13 @@ def scatter_file(
         if data.alm is not None:
             if data.alm_L < config.L:
                 raise InputError(f"{source}: coefficients have bandlimit L = {data.alm_L}, below the configured L = {config.L}")
-            result = st.from_alm(data.alm, L=data.alm_L)
+            alm = truncate(data.alm, data.alm_L, config.L)
         else:
             analysis = map_to_alm(data.values, data.grid, config.L, nthreads=nthreads, epsilon=healpix_epsilon)
             if analysis.residual is not None:
                 residual = analysis.residual
-            result = st.from_alm(analysis.alm)
+            alm = analysis.alm
+        result = st.from_alm(alm)
     except InputError as err:
         message = str(err).splitlines()[0]
         if not message.startswith(source):
@@ -60,6 +62,7 @@ def scatter_file(
         coefficients=result.coefficients,
         means=result.means,
         power_spectra=result.power_spectra,
+        input_power_spectra=power_spectrum(alm, config.L),
         sha256=data.sha256,
         analysis_residual=float(residual),
         masked_fraction=float(data.masked_fraction),

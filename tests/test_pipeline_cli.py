@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import zarr
 
+from pipeline.alm import power_spectrum
 from pipeline.config import ScatteringConfig
+from pipeline.harmonic import map_to_alm
 from pipeline.scattering import ScatteringTransform
 from tests.pipeline_helpers import BIN, CONFIG_ARGS, J0, L, assert_same_store, run_cli, write_inputs
 
@@ -47,6 +49,8 @@ def test_store_matches_python_api_bit_for_bit(inputs, reference_store):
         assert np.array_equal(g["coefficients"][i], expected.coefficients), name
         assert np.array_equal(g["means"][i], expected.means), name
         assert np.array_equal(g["power_spectra"][i], expected.power_spectra), name
+        alm = map_to_alm(maps[name]["values"], maps[name]["grid"], L).alm
+        assert np.array_equal(g["input_power_spectra"][i], power_spectrum(alm, L)), name
     # RING and NESTED copies of one map (FITS and .npy) give identical coefficients.
     assert np.array_equal(g["coefficients"][0], g["coefficients"][1])
     assert np.array_equal(g["coefficients"][0], g["coefficients"][2])
