@@ -86,6 +86,18 @@ def scattering_plan(config: ScatteringConfig) -> tuple[PathNode, ...]:
     return tuple(nodes)
 
 
+def cost_in_sht_pairs(config: ScatteringConfig) -> float:
+    """Modelled cost of scattering one map (input analysis included) in units of one forward +
+    inverse SHT pair at L on its native grid: a transform's Legendre work is taken as
+    (rings) x (bandlimit)^2, which is how ducc0's cost scales (science.md section 5)."""
+    L = config.L
+    work = L * L**2  # analysis of the input map
+    for node in scattering_plan(config)[1:]:
+        ntheta = node.grid[0]
+        work += ntheta * node.L_wavelet**2 + ntheta * node.L_out**2
+    return work / (2 * L * L**2)
+
+
 @dataclass(frozen=True)
 class ScatteringResult:
     """Scattering coefficients of a batch of maps.
