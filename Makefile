@@ -29,5 +29,14 @@ test-all: install
 bench: install  ## benchmark tables (printed) and JSON under benchmarks/results/
 	$(BIN)/python benchmarks/bench_scattering.py
 
+reproduce-cmb: install  ## the full CMB experiment (L = 1024, 800 maps per class): results/cmb/report.md
+	$(BIN)/scatter-reproduce-cmb
+
+reproduce-cmb-quick: install  ## the same code path at L = 256 with fewer maps: results/cmb-quick/report.md
+	$(BIN)/scatter-reproduce-cmb --quick
+
+clean-cmb-maps:  ## delete generated CMB maps and caches (tens of GB for the full run)
+	rm -rf data/cmb
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -6,42 +6,18 @@ Exit codes: 0 success; 1 the work ran but some maps failed (or verify found prob
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 
 import click
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, user_errors
 from pipeline.grids import RING_SCHEMES
+from downstream.commands import evaluate as evaluate_command
+from downstream.commands import train as train_command
 from pipeline.harmonic import HEALPIX_EPSILON
 
-EXIT_FAILURES, EXIT_USAGE = 1, 2
-
-
-def user_errors(command):
-    """Turn a user's mistake into one line on stderr and exit code 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except InputError as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(EXIT_USAGE)
-        except PermissionError as err:
-            click.echo(f"error: permission denied: {err.filename or err}", err=True)
-            sys.exit(EXIT_USAGE)
-        except OSError as err:
-            if err.errno is None:
-                raise
-            click.echo(f"error: {err.strerror} ({err.filename or 'output store'}); nothing already stored was lost", err=True)
-            sys.exit(EXIT_USAGE)
-        except KeyboardInterrupt:
-            click.echo("interrupted: rerun the same command to resume", err=True)
-            sys.exit(130)
-
-    return wrapper
+EXIT_FAILURES = 1
 
 
 def scattering_options(command):
@@ -206,6 +182,9 @@ def reproduce_cmb_main(quick, n_per_class, workers, out_dir, data_dir, no_progre
                f"{m['power_spectrum']['test']['accuracy']:.3f}; low-resolution CNN {m['lowres_map_cnn']['test']['accuracy']:.3f} "
                f"(f = {exp.f:g}); report: {exp.out_dir}/report.md")
 
+
+train_main = train_command
+evaluate_main = evaluate_command
 
 if __name__ == "__main__":
     preprocess_main()

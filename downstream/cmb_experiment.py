@@ -17,8 +17,6 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 from downstream.cache import read_cache_index, select_maps
 from downstream.cmb_report import write_figures, write_report
 from downstream.config import TrainConfig
@@ -119,12 +117,10 @@ def run(exp: CMBExperiment, progress: bool = True) -> dict:
         "cache": cache,
         "models": models,
         "accuracy_vs_f": sweep,
-        "seconds": {"maps_and_scattering": prepared - start, "total": time.perf_counter() - start},
     }
     write_figures(exp, cache, metrics, out)
+    metrics["seconds"] = {"maps_and_scattering": prepared - start, "total": time.perf_counter() - start}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     write_report(exp, metrics, out)
     return metrics
 
-
-__all__ = ["CMBExperiment", "run", "build_cache", "spectrum_baseline", "np"]

@@ -1,8 +1,39 @@
-"""The one exception type for mistakes a user can make (bad option, bad file, bad grid).
+"""The one exception type for mistakes a user can make (bad option, bad file, bad grid), and the
+decorator that turns them into a one-line message and exit code 2 in every command, never a
+traceback."""
 
-Command-line entry points turn it into a one-line message and a nonzero exit, never a traceback.
-"""
+import functools
+import sys
+
+import click
+
+EXIT_USAGE = 2
 
 
 class InputError(ValueError):
     """Invalid user input: the message says what was expected."""
+
+
+def user_errors(command):
+    """Turn a user's mistake into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except InputError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_USAGE)
+        except PermissionError as err:
+            click.echo(f"error: permission denied: {err.filename or err}", err=True)
+            sys.exit(EXIT_USAGE)
+        except OSError as err:
+            if err.errno is None:
+                raise
+            click.echo(f"error: {err.strerror} ({err.filename or 'output store'}); nothing already stored was lost", err=True)
+            sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            click.echo("interrupted: rerun the same command to resume", err=True)
+            sys.exit(130)
+
+    return wrapper

@@ -47,24 +47,26 @@ def _healpix_geometry(nside: int) -> dict:
     return info
 
 
-def nested_to_ring(values: np.ndarray, nside: int) -> np.ndarray:
-    """Reorder a NESTED HEALPix map (last axis) to RING, in blocks to bound memory."""
-    base = ducc0.healpix.Healpix_Base(nside, "NEST")
+def _reorder(values: np.ndarray, nside: int, source: str) -> np.ndarray:
+    """Permute a HEALPix map (last axis) from `source` ordering ("NEST" or "RING") to the other,
+    in blocks of pixels to bound memory."""
+    base = ducc0.healpix.Healpix_Base(nside, source)
+    convert = base.nest2ring if source == "NEST" else base.ring2nest
     out = np.empty_like(values)
     for start in range(0, values.shape[-1], _REORDER_BLOCK):
         idx = np.arange(start, min(start + _REORDER_BLOCK, values.shape[-1]))
-        out[..., base.nest2ring(idx)] = values[..., idx]
+        out[..., convert(idx)] = values[..., idx]
     return out
+
+
+def nested_to_ring(values: np.ndarray, nside: int) -> np.ndarray:
+    """Reorder a NESTED HEALPix map (last axis) to RING."""
+    return _reorder(values, nside, "NEST")
 
 
 def ring_to_nested(values: np.ndarray, nside: int) -> np.ndarray:
     """Reorder a RING HEALPix map (last axis) to NESTED."""
-    base = ducc0.healpix.Healpix_Base(nside, "RING")
-    out = np.empty_like(values)
-    for start in range(0, values.shape[-1], _REORDER_BLOCK):
-        idx = np.arange(start, min(start + _REORDER_BLOCK, values.shape[-1]))
-        out[..., base.ring2nest(idx)] = values[..., idx]
-    return out
+    return _reorder(values, nside, "RING")
 
 
 def _check_map(values: np.ndarray, grid: Grid) -> np.ndarray:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import healpy as hp
@@ -76,3 +79,29 @@ def assert_same_store(a: Path, b: Path) -> None:
             assert np.array_equal(ca[name], cb[name], equal_nan=True), name
         else:
             assert np.array_equal(ca[name], cb[name]), name
+
+
+@contextmanager
+def dask_cluster(n_workers: int = 2):
+    """A real `dask scheduler` and `n_workers` single-threaded `dask worker` processes on 127.0.0.1;
+    yields the scheduler address once every worker has joined."""
+    from dask.distributed import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dask = str(BIN / "dask")
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet)]
+    try:
+        time.sleep(1.0)
+        procs += [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"], **quiet) for _ in range(n_workers)]
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(n_workers, timeout=60)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)

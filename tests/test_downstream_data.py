@@ -43,6 +43,18 @@ def test_items_are_the_stored_coefficients_of_done_maps(cache, coefficients):
     np.testing.assert_allclose(x32.numpy(), coefficients[dataset.maps[3]], rtol=1e-7)
 
 
+def test_input_paths_select_channels(cache, coefficients):
+    dataset = open_split(cache, "all", dtype=torch.float64, input_paths=[2, 0], in_memory=True)
+    x, _ = dataset[1]
+    assert dataset.n_paths == 2
+    np.testing.assert_array_equal(x.numpy(), coefficients[dataset.maps[1]][[2, 0]])
+    with pytest.raises(InputError, match=r"input paths must be indices in \[0, 3\)"):
+        open_split(cache, "all", input_paths=[3])
+    index = read_cache_index(cache)
+    np.testing.assert_array_equal(index.paths_up_to(0), [0])  # synthetic paths: [], [0], [1]
+    np.testing.assert_array_equal(index.paths_up_to(None), [0, 1, 2])
+
+
 def test_batched_and_in_memory_reads_agree(cache):
     lazy = open_split(cache, "all", dtype=torch.float64)
     memory = open_split(cache, "all", dtype=torch.float64, in_memory=True)

@@ -98,6 +98,13 @@ def test_outputs_and_evaluation(small_cache, small_run):
     assert json.loads((out / "metrics_test.json").read_text())["n"] == 6
 
 
+def test_training_on_the_zeroth_order_path_alone(small_cache, tmp_path):
+    """max_depth = 0: the map low-passed to L0 alone, as a low-resolution baseline."""
+    result = train(small_cache, TrainConfig(max_depth=0, channels=(4,), epochs=1), tmp_path, progress=False)
+    assert result.model.config.n_paths == 1 and result.model.normalize.scale.shape == (1, 4)
+    assert evaluate(tmp_path / "checkpoint.pt", small_cache)["n"] == result.metrics["test"]["n"]
+
+
 def test_evaluate_refuses_a_cache_of_another_shape(small_run, tmp_path):
     other = write_cache(tmp_path / "other.zarr", random_coefficients(10, 2, 4, seed=0), np.arange(10) % 2)
     with pytest.raises(InputError, match="does not match the checkpoint's training cache"):
@@ -114,11 +121,11 @@ def test_commands(small_cache, tmp_path):
     result = runner.invoke(evaluate_command, [str(tmp_path / "out" / "checkpoint.pt"), small_cache, "--split", "val"])
     assert result.exit_code == 0 and json.loads(result.output)["n"] == 6, result.output
     missing = runner.invoke(train_command, [str(tmp_path / "none.zarr"), "-o", str(tmp_path / "x")])
-    assert missing.exit_code == 1 and missing.output.startswith("Error: no scattering cache at")
+    assert missing.exit_code == 2 and missing.output.startswith("error: no scattering cache at")
     assert len(missing.output.strip().splitlines()) == 1
     config.write_text(json.dumps({"epoch": 3}))
     unknown = runner.invoke(train_command, [small_cache, "-o", str(tmp_path / "y"), "--config", str(config)])
-    assert unknown.exit_code == 1 and "unknown training option(s) ['epoch']" in unknown.output
+    assert unknown.exit_code == 2 and "unknown training option(s) ['epoch']" in unknown.output
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,9 @@ import zarr
 
 from pipeline.cache import Cache
 from pipeline.inspection import verify
-from tests.pipeline_helpers import BIN, CONFIG_ARGS, assert_same_store, run_cli, write_inputs
+from tests.pipeline_helpers import (
+    BIN, CONFIG_ARGS, HealpixGrid, alm_to_map, assert_same_store, dask_cluster, hp, random_alm, run_cli, write_inputs,
+)
 
 ORDER = ["sky_ring.fits", "sky_nest.fits", "sky_nest.npy", "gl.npy", "extra0.fits", "extra1.fits"]
 
@@ -160,11 +162,7 @@ def test_sigkill_between_data_and_status_and_at_random_times(inputs, clean_store
 def test_a_worker_killed_mid_run_does_not_change_the_store(tmp_path):
     """A distributed cluster on 127.0.0.1 loses a worker process mid-run (SIGKILL); its tasks are
     recomputed elsewhere and the store equals a clean local run's."""
-    import socket
-
     from dask.distributed import Client
-
-    from tests.pipeline_helpers import HealpixGrid, alm_to_map, hp, random_alm
 
     folder = tmp_path / "maps"
     folder.mkdir()
@@ -176,39 +174,24 @@ def test_a_worker_killed_mid_run_does_not_change_the_store(tmp_path):
     config = ["--L", str(L), "--J0", "4", "--no-progress"]
     clean = tmp_path / "clean.zarr"
     assert run_cli("scatter-preprocess", str(folder), "-o", str(clean), *config).returncode == 0
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    dask = str(BIN / "dask")
-    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet)]
-    try:
-        time.sleep(1.0)
-        procs += [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"], **quiet) for _ in range(2)]
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=60)
+    store = tmp_path / "cache.zarr"
+    with dask_cluster(2) as address:
+        with Client(address) as client:
             victim = next(iter(client.run(os.getpid).values()))
-            store = tmp_path / "cache.zarr"
-            run = subprocess.Popen([str(BIN / "scatter-preprocess"), str(folder), "-o", str(store), *config, "--scheduler", address],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            deadline = time.time() + 60
-            while time.time() < deadline:  # kill once the run has written something and is still going
-                try:
-                    done = np.sum(zarr.open_group(str(store), mode="r", use_consolidated=False)["maps/status"][:] == 1)
-                except Exception:
-                    done = 0
-                if done >= 2 or run.poll() is not None:
-                    break
-                time.sleep(0.05)
-            killed_mid_run = run.poll() is None
-            os.kill(victim, 9)
-            out, err = run.communicate(timeout=300)
-        assert run.returncode == 0, err
-        assert killed_mid_run
-        assert_same_store(store, clean)
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+        run = subprocess.Popen([str(BIN / "scatter-preprocess"), str(folder), "-o", str(store), *config, "--scheduler", address],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:  # kill once the run has written something and is still going
+            try:
+                done = np.sum(zarr.open_group(str(store), mode="r", use_consolidated=False)["maps/status"][:] == 1)
+            except Exception:
+                done = 0
+            if done >= 2 or run.poll() is not None:
+                break
+            time.sleep(0.05)
+        killed_mid_run = run.poll() is None
+        os.kill(victim, 9)
+        _, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    assert killed_mid_run
+    assert_same_store(store, clean)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +13,7 @@ from pipeline.alm import power_spectrum
 from pipeline.config import ScatteringConfig
 from pipeline.harmonic import map_to_alm
 from pipeline.scattering import ScatteringTransform
-from tests.pipeline_helpers import BIN, CONFIG_ARGS, J0, L, assert_same_store, run_cli, write_inputs
+from tests.pipeline_helpers import CONFIG_ARGS, J0, L, assert_same_store, dask_cluster, run_cli, write_inputs
 
 ORDER = ["sky_ring.fits", "sky_nest.fits", "sky_nest.npy", "gl.npy", "extra0.fits", "extra1.fits"]
 
@@ -123,35 +120,12 @@ def test_other_configuration_is_refused_without_overwrite(inputs, reference_stor
     assert zarr.open_group(str(store), mode="r").attrs["config"]["J0"] == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_distributed_scheduler_gives_the_same_store(inputs, reference_store, tmp_path):
     """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
-    from dask.distributed import Client
-
     folder, _ = inputs
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    dask = str(BIN / "dask")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        time.sleep(1.0)
-        for _ in range(2):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=60)
+    with dask_cluster(2) as address:
         store = tmp_path / "cache.zarr"
         result = run_cli("scatter-preprocess", *[str(folder / n) for n in ORDER], "-o", str(store), *CONFIG_ARGS,
                          "--scheduler", address, "--no-progress")
-        assert result.returncode == 0, result.stderr
-        assert_same_store(store, reference_store)
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert_same_store(store, reference_store)

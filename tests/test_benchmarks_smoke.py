@@ -1,0 +1,80 @@
+"""Fast checks of the benchmark scripts' own logic (no peers environment, no big maps)."""
+
+import subprocess
+import sys
+
+import ducc0
+import numpy as np
+import pytest
+
+from benchmarks import bench_peers, bench_scale
+from pipeline.alm import n_alm
+from pipeline.config import ScatteringConfig
+from pipeline.scattering import ScatteringTransform
+from tests.conftest import random_alm, relative_error
+
+
+def test_fit_exponent_recovers_a_power_law():
+    L = np.array([256, 512, 1024, 2048])
+    p, c = bench_scale.fit_exponent(L, 3e-9 * L**2.4)
+    assert p == pytest.approx(2.4, abs=1e-12) and np.exp(c) == pytest.approx(3e-9, rel=1e-9)
+
+
+def test_tree_sampler_sees_a_child_process_memory():
+    child = "import numpy, time; a = numpy.ones(80 * 2**20 // 8); time.sleep(1.0)"
+    process = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"])
+    with bench_scale.TreeMemorySampler(process.pid, interval=0.02) as sampler:
+        process.wait()
+    _, worker_mb = sampler.largest()
+    assert 80 <= worker_mb < 400
+    assert sampler.peak_total / bench_scale.MB >= worker_mb
+
+
+def test_scale_plot_is_written(tmp_path):
+    rows = [{"L": L, "scattering_s": 1e-7 * L**2, "sht_pair_s": 1e-9 * L**3, "peak_memory_mb": 1e-4 * L**2,
+             "input_map_mb": 2 * L * L * 8 / 2**20} for L in (256, 512, 1024)]
+    fits = {key: dict(zip(("exponent", "log_prefactor"), bench_scale.fit_exponent(
+        np.array([r["L"] for r in rows]), np.array([r[key] for r in rows])))) for key in ("scattering_s", "sht_pair_s", "peak_memory_mb")}
+    bench_scale.plot({"J0": 5, "rows": rows, "fits": fits}, tmp_path / "scale.png")
+    assert (tmp_path / "scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_first_layer_statistics_are_mean_squares_of_the_wavelet_maps(rng):
+    """P00_j (in s2wav's normalisation) is mean |W_j|^2 over the sphere: check by quadrature of our maps."""
+    config = ScatteringConfig(L=32, J0=2)
+    alm = random_alm(rng, 32)
+    stats = bench_peers.first_layer_statistics(alm, config, ScatteringTransform(config))
+    _, maps = bench_peers.our_wavelet_maps(alm, config)
+    for p00, w in zip(stats["P00"], maps):
+        weights = ducc0.misc.GL_weights(*w.shape)[:, None]
+        mean_square = np.sum(weights * (bench_peers.WAVELET_FACTOR * w) ** 2) / (4 * np.pi)
+        assert relative_error(p00, mean_square) < 1e-12
+    assert np.all(stats["S1"] > 0)
+
+
+def test_healpix_comparison_matches_each_tolerance_with_the_cheapest_iter(rng):
+    healpy = pytest.importorskip("healpy")
+    result = bench_peers.healpix(healpy, 8, (1e-3, 1e-8), 4, 1, rng)
+    assert [r["epsilon"] for r in result["ours"]] == [1e-3, 1e-8]
+    assert result["ours"][1]["error"] < 1e-6
+    errors = [h["error"] for h in result["healpy"]]
+    assert errors == sorted(errors, reverse=True)  # Jacobi iterations improve healpy's accuracy
+    for row in result["ours"]:
+        reached = [h["iter"] for h in result["healpy"] if h["error"] <= row["error"]]
+        assert row["healpy_iter_matching"] == (reached[0] if reached else None)
+
+
+def test_our_wavelet_transform_from_a_map_equals_the_one_from_coefficients(rng):
+    from pipeline.grids import RingGrid
+    from pipeline.harmonic import alm_to_map
+
+    config = ScatteringConfig(L=24, J0=2)
+    alm = random_alm(rng, 24)
+    assert alm.shape == (n_alm(24),)
+    sky = alm_to_map(alm, RingGrid.for_bandlimit("gl", 24), 24)
+    scal_a, wav_a = bench_peers.our_wavelet_transform(sky, config)
+    scal_b, wav_b = bench_peers.our_wavelet_maps(alm, config)
+    assert relative_error(scal_a, scal_b) < 1e-12
+    assert all(relative_error(a, b) < 1e-12 for a, b in zip(wav_a, wav_b))
+    assert [w.shape for w in wav_a] == [(config.wavelet_bandlimit(j), 2 * config.wavelet_bandlimit(j) - 1)
+                                        for j in range(config.J0, config.J + 1)]
