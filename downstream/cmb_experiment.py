@@ -53,7 +53,7 @@ class CMBExperiment:
     @classmethod
     def quick(cls, **overrides) -> "CMBExperiment":
         """Same code path at L = 256 with fewer maps: minutes instead of most of an hour."""
-        return replace(cls(L=256, n_per_class=150, f=0.1, f_sweep=(0.02, 0.05, 0.1), n_sweep_per_class=60, J0=4,
+        return replace(cls(L=256, n_per_class=150, f=0.05, f_sweep=(0.02, 0.1), n_sweep_per_class=60, J0=4,
                            epochs=30, out_dir="results/cmb-quick"), **overrides)
 
     def scattering(self) -> ScatteringConfig:
@@ -82,7 +82,7 @@ def spectrum_baseline(cache: str) -> dict:
     data = {s: select_maps(index, s) for s in ("train", "val", "test")}
     fit = SpectrumClassifier().fit(spectra.get_orthogonal_selection((data["train"], slice(None))), index.labels[data["train"]])
     return {split: {"accuracy": fit.score(spectra.get_orthogonal_selection((maps, slice(None))), index.labels[maps]),
-                    "n_maps": int(len(maps))} for split, maps in data.items() if split != "train"}
+                    "n": int(len(maps))} for split, maps in data.items() if split != "train"}
 
 
 def _train(cache: str, config: TrainConfig, out: Path, progress: bool) -> dict:

@@ -130,7 +130,7 @@ def write_report(exp, metrics: dict, out: Path) -> None:
         (f"Spherical CNN on the maps degraded to L0 = {metrics['scattering']['L'] and exp.scattering().L0}", m["lowres_map_cnn"]),
         ("Power spectrum (all l < L) + logistic regression", m["power_spectrum"]),
     ]
-    table = "\n".join(f"| {name} | {r['val']['accuracy']:.3f} | {r['test']['accuracy']:.3f} | {r['test']['n_maps']} |" for name, r in rows)
+    table = "\n".join(f"| {name} | {r['val']['accuracy']:.3f} | {r['test']['accuracy']:.3f} | {r['test']['n']} |" for name, r in rows)
     sweep = "\n".join(f"| {s['f']:g} | {s['n_per_class']} | {s['scattering_cnn_test_accuracy']:.3f} | {s['power_spectrum_test_accuracy']:.3f} |"
                       for s in metrics["accuracy_vs_f"])
     seconds = metrics["seconds"]
