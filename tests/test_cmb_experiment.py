@@ -15,7 +15,7 @@ def _stable(metrics: dict) -> dict:
 
 
 def test_tiny_experiment_end_to_end_and_deterministic(tmp_path):
-    exp = CMBExperiment(L=32, n_per_class=24, f=0.5, f_sweep=(0.5,), n_sweep_per_class=12, J0=2, epochs=3, workers=2,
+    exp = CMBExperiment(L=32, n_per_class=24, f=0.5, f_sweep=(1.0,), n_sweep_per_class=12, J0=2, epochs=3, workers=2,
                         data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "results"))
     first = run(exp, progress=False)
     out = tmp_path / "results"
