@@ -28,6 +28,7 @@ Prints ratio tables and writes benchmarks/results/bench_peers.json.
 
     .venv-peers/bin/python benchmarks/bench_peers.py             # L = 128, 256; nside 128, 512
     .venv-peers/bin/python benchmarks/bench_peers.py --L 64 --nside 64 --no-recursive   # smoke run
+    .venv-peers/bin/python benchmarks/bench_peers.py --print-only   # the tables of the last run
 """
 
 from __future__ import annotations
@@ -321,24 +322,33 @@ def print_report(results: dict) -> None:
 @click.option("--repeats", type=int, default=5, show_default=True)
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Also time the JAX recursive (low-memory) variants.")
 @click.option("--seed", type=int, default=11, show_default=True)
-def main(Ls, J0, nsides, threads, repeats, recursive, seed):
+@click.option("--print-only", is_flag=True, help="Print the tables of the last run's JSON; measure nothing.")
+def main(Ls, J0, nsides, threads, repeats, recursive, seed, print_only):
+    if print_only:
+        print_report(json.loads(RESULTS.read_text()))
+        return
     peers = load_peers(threads)
     jax, s2fft, s2wav, s2scat, healpy = peers
     rng = np.random.default_rng(seed)
     versions = {m.__name__: getattr(m, "__version__", "?") for m in (jax, s2fft, healpy)}
     versions |= {name: _dist_version(name) for name in ("s2wav", "s2scat", "jaxlib", "ducc0", "numpy")}
-    results = {"threads": threads, "versions": versions}
+    results = {"threads": threads, "versions": versions, "filters": [], "coefficients": [], "speed": [], "healpix": []}
+
+    def save(done: str) -> None:  # after every part: a long run keeps what it measured
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2, default=float))
+        print(f"{done} (saved to {RESULTS})", flush=True)
+
     results["filters"] = [compare_filters(s2wav, L, lam, J0) for L in Ls for lam in (2.0, 3.0)]
     results["coefficients"] = [coefficient_check(peers, L, lam, J0, rng) for L in Ls for lam in (2.0, 3.0)]
-    results["speed"] = []
+    save("conventions checked")
     for L in Ls:
         results["speed"].append(speed(peers, L, J0, repeats, recursive, rng))
-        print(f"timed L = {L}", flush=True)
-    results["healpix"] = [healpix(healpy, nside, (1e-4, 1e-6, 1e-8), 8, min(repeats, 3), rng) for nside in nsides]
+        save(f"timed L = {L}")
+    for nside in nsides:
+        results["healpix"].append(healpix(healpy, nside, (1e-4, 1e-6, 1e-8), 8, min(repeats, 3), rng))
+        save(f"HEALPix nside {nside} done")
     print_report(results)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, default=float))
-    print(f"\nwrote {RESULTS}")
 
 
 def _dist_version(name: str) -> str:

@@ -69,7 +69,7 @@ class TreeMemorySampler:
             for p in procs:
                 try:
                     rss = p.memory_info().rss
-                    name = " ".join(p.cmdline()[1:3]) or p.name()
+                    name = " ".join(p.cmdline())[:120] or p.name()
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 total += rss

@@ -42,7 +42,7 @@ class CMBExperiment:
     n_per_class: int = 800
     f: float = 0.02
     f_sweep: tuple[float, ...] = (0.005, 0.01, 0.04)
-    n_sweep_per_class: int = 150
+    n_sweep_per_class: int = 100
     J0: int = 5
     grid: str = "gl"
     seed: int = 2022

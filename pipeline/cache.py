@@ -9,6 +9,7 @@ filled in place, never silently overwritten; metadata consolidated when a run co
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import json
 import math
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import zarr
 import zarr.codecs
+from zarr.core.sync import sync
 
 from pipeline.config import ScatteringConfig
 from pipeline.errors import InputError
@@ -47,6 +49,10 @@ RECORDS = {
     "peak_rss_mb": ("float64", math.nan),
     "status": ("uint8", PENDING),
 }
+
+
+async def _all(coroutines) -> None:
+    await asyncio.gather(*coroutines)
 
 
 def _now() -> str:
@@ -92,6 +98,7 @@ class Cache:
             raise InputError(
                 f"cache schema version {attrs.get('schema_version')!r} is not supported: expected {SCHEMA_VERSION}"
             )
+        self._arrays: dict[str, zarr.Array] = {}  # open handles: each lookup costs a metadata read
         self.config = ScatteringConfig.from_dict(attrs["config"])
         self.paths = [tuple(p) for p in attrs["paths"]]
         self.input_options = attrs["input"]
@@ -153,16 +160,22 @@ class Cache:
 
     # -- maps ----------------------------------------------------------------------------------
 
+    def array(self, name: str) -> zarr.Array:
+        """An open handle of array `name` (e.g. "coefficients", "maps/status"), kept for reuse."""
+        if name not in self._arrays:
+            self._arrays[name] = self.group[name]
+        return self._arrays[name]
+
     @property
     def n_maps(self) -> int:
-        return self.group["maps/status"].shape[0]
+        return self.array("maps/status").shape[0]
 
     def sources(self) -> list[str]:
         return [str(s) for s in self.group["maps/source"][:]] if self.n_maps else []
 
     def status(self) -> np.ndarray:
         """Status of every map; a record that cannot be read (corrupt chunk) counts as pending."""
-        array = self.group["maps/status"]
+        array = self.array("maps/status")
         try:
             return np.asarray(array[:], dtype=np.uint8)
         except ValueError:
@@ -190,6 +203,7 @@ class Cache:
                         f"say label {s.label} and split {s.split!r}: use a new output store or --overwrite"
                     )
         start = self.n_maps
+        self._arrays.clear()  # handles are about to change shape
         if new:
             n = start + len(new)
             for name in data_shapes(self.config, len(self.paths)):
@@ -202,6 +216,7 @@ class Cache:
             self.group["maps/split"][region] = np.array([s.split or "" for s in new], dtype=object)
             self.group["maps/metadata"][region] = np.array([json.dumps(s.metadata, sort_keys=True) for s in new], dtype=object)
             known.update({s.source: start + k for k, s in enumerate(new)})
+            self._arrays.clear()
         return [known[s.source] for s in specs]
 
     def write(self, result: MapResult, before_status=None) -> None:
@@ -209,23 +224,24 @@ class Cache:
         `before_status` (fault-injection tests) is called just before the status is written."""
         i = result.index
         if result.error:
-            self.group["maps/error"][i] = result.error
-            self.group["maps/status"][i] = FAILED
+            self.array("maps/error")[i] = result.error
+            self.array("maps/status")[i] = FAILED
             return
+        writes = []
         for name in data_shapes(self.config, len(self.paths)):
-            array = self.group[name]
+            array = self.array(name)
             assert array.chunks[0] == 1 and 0 <= i < array.shape[0], "writes must be one whole chunk along axis 0"
-            array[i : i + 1] = getattr(result, name)[None]
-        for name in ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb"):
-            self.group[f"maps/{name}"][i] = getattr(result, name)
-        self.group["maps/error"][i] = ""
+            writes.append(array.async_array.setitem(slice(i, i + 1), getattr(result, name)[None]))
+        for name in ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb", "error"):
+            writes.append(self.array(f"maps/{name}").async_array.setitem(i, getattr(result, name)))
+        sync(_all(writes))  # data and records concurrently, then (below) the status alone
         if before_status is not None:
             before_status()
-        self.group["maps/status"][i] = DONE
+        self.array("maps/status")[i] = DONE
 
     def mark_pending(self, indices) -> None:
         for i in indices:
-            self.group["maps/status"][int(i)] = PENDING
+            self.array("maps/status")[int(i)] = PENDING
 
     def finish(self) -> None:
         """Record completion and consolidate metadata (once, at the end of a run)."""
