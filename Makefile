@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: install test test-slow test-all bench reproduce-cmb reproduce-cmb-quick clean-cmb-maps clean
+.PHONY: install test test-slow test-all bench bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick clean-cmb-maps clean
 
 install: $(STAMP)
 
@@ -28,6 +28,27 @@ test-all: install
 
 bench: install  ## benchmark tables (printed) and JSON under benchmarks/results/
 	$(BIN)/python benchmarks/bench_scattering.py
+
+bench-pipeline: install  ## scatter-preprocess throughput, 1 vs 2 workers, overhead over the bare transform
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+bench-scale: install  ## L = 4096 / nside 2048 through the CLI, cost growth with L (~20 min)
+	$(BIN)/python benchmarks/bench_scale.py
+
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+PEERS_PIP := $(PEERS)/bin/pip install --disable-pip-version-check -q -c constraints.txt
+
+$(PEERS_STAMP): benchmarks/peers-requirements.txt pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS_PIP) torch==2.13.0
+	$(PEERS_PIP) -r benchmarks/peers-requirements.txt
+	$(PEERS_PIP) --no-deps s2wav==1.0.4 s2scat==0.0.3
+	$(PEERS_PIP) -e .
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)  ## ours vs s2wav/s2scat (JAX, CPU, separate env) and healpy (~1 h: JAX kernel set-up)
+	$(PEERS)/bin/python -W ignore benchmarks/bench_peers.py
 
 reproduce-cmb: install  ## the full CMB experiment (L = 1024, 800 maps per class): results/cmb/report.md
 	$(BIN)/scatter-reproduce-cmb

@@ -22,7 +22,6 @@ keeps the other section) and benchmarks/results/scale.png. The L = 4096 runs tak
 from __future__ import annotations
 
 import json
-import math
 import resource
 import subprocess
 import sys
