@@ -15,14 +15,7 @@ from downstream.sh_tables import grid_shape
 from pipeline.alm import complex_to_real, power_spectrum, real_to_complex
 from pipeline.equivariance import random_rotation
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Many small kernels: one thread is much faster than two on a shared 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
