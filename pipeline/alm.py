@@ -111,12 +111,9 @@ def real_to_complex(r: np.ndarray, L: int) -> np.ndarray:
 def power_spectrum(alm: np.ndarray, L: int) -> np.ndarray:
     """C_l = sum_m |a_lm|^2 / (2l+1) over -l <= m <= l, for complex-layout input (..., n_alm)."""
     l, m = _lm_of_index(L)
-    weight = np.where(m > 0, 2.0, 1.0)
-    power = (np.abs(alm) ** 2 * weight).reshape(-1, alm.shape[-1])
-    out = np.zeros((power.shape[0], L), dtype=power.dtype)
-    np.add.at(out, (slice(None), l), power)
-    out = out.reshape(alm.shape[:-1] + (L,))
-    return out / (2 * np.arange(L) + 1)
+    power = (np.abs(alm) ** 2 * np.where(m > 0, 2.0, 1.0)).reshape(-1, alm.shape[-1])
+    out = np.stack([np.bincount(l, weights=row, minlength=L) for row in power])
+    return out.reshape(alm.shape[:-1] + (L,)) / (2 * np.arange(L) + 1)
 
 
 def squared_norm(alm: np.ndarray, L: int) -> np.ndarray:

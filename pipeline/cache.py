@@ -252,8 +252,5 @@ class Cache:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def read(self, name: str, index: int) -> np.ndarray:
-        return self.group[name][index]
-
     def records(self) -> dict[str, np.ndarray]:
         return {name: self.group[f"maps/{name}"][:] for name in RECORDS if name != "status"} | {"status": self.status()}

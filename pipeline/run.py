@@ -136,9 +136,8 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
             with tqdm(total=len(futures), unit="map", disable=not progress, desc="scattering") as bar:
                 for future in as_completed(futures):
                     result = future.result()
-                    if kill_after and kill_stage == "data" and written + 1 == kill_after:
-                        cache.write(result, before_status=lambda: os.kill(os.getpid(), signal.SIGKILL))
-                    cache.write(result)
+                    torn = kill_after and kill_stage == "data" and written + 1 == kill_after
+                    cache.write(result, before_status=(lambda: os.kill(os.getpid(), signal.SIGKILL)) if torn else None)
                     lock.refresh()
                     written += 1
                     computed += not result.error

@@ -122,9 +122,6 @@ class ScatteringResult:
         """Power spectrum C_l of each S[p] f, (..., n_paths, L0): rotation invariant."""
         return real_power_spectrum(self.coefficients, self.config.L0)
 
-    def depth_of_paths(self) -> np.ndarray:
-        return np.array([len(p) for p in self.paths])
-
 
 class ScatteringTransform:
     """Fixed spherical scattering layer: build once (filters cached), call on many maps.
