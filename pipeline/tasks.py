@@ -1,8 +1,9 @@
 """The per-map task run on Dask workers: read one file, scatter it, return the result.
 
 Pure and idempotent (pitfalls.md, Dask + Zarr 8): the same file and configuration give the same
-bytes (ducc0 with a fixed thread count is deterministic), so a task lost with a worker can simply
-run again. The filter bank and plan are built once per worker process (cached on the
+result (ducc0 with a fixed thread count; the same bytes within a process, and across worker
+processes equal to rounding: rare last-bit differences were observed), so a task lost with a
+worker can simply run again. The filter bank and plan are built once per worker process (cached on the
 configuration), never per map.
 """
 

@@ -70,13 +70,24 @@ def store_contents(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+CROSS_PROCESS_ROUNDING = 1e-13
+"""Bound on |a - b| / max|b| between coefficients of the same map computed in two different worker
+processes. Within one process a map always gives the same bytes, but across Dask worker processes
+we observed rare last-bit differences (1.8e-17 of the array maximum, one path of one map in 16, at
+L = 128; root cause not found, see the issue 3 note), so computed floats of stores from different
+runs agree to rounding, not bit for bit; every other record (status, sources, hashes, errors) must
+match exactly."""
+
+
 def assert_same_store(a: Path, b: Path) -> None:
     ca, cb = store_contents(a), store_contents(b)
     assert ca.keys() == cb.keys()
     for name in ca:
         assert ca[name].shape == cb[name].shape, name
         if ca[name].dtype.kind == "f":
-            assert np.array_equal(ca[name], cb[name], equal_nan=True), name
+            scale = np.nanmax(np.abs(cb[name]), initial=0.0)
+            np.testing.assert_array_equal(np.isnan(ca[name]), np.isnan(cb[name]), err_msg=name)
+            np.testing.assert_allclose(ca[name], cb[name], rtol=0, atol=CROSS_PROCESS_ROUNDING * scale, err_msg=name)
         else:
             assert np.array_equal(ca[name], cb[name]), name
 
