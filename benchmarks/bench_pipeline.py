@@ -13,7 +13,6 @@ throughput: overhead = pipeline time x workers / bare time - 1. Cluster start-up
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import sys
 import tempfile
@@ -23,7 +22,6 @@ from pathlib import Path
 import click
 import numpy as np
 import zarr
-from dask.distributed import LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,7 +31,7 @@ from pipeline.grids import RingGrid  # noqa: E402
 from pipeline.harmonic import alm_to_map  # noqa: E402
 from pipeline.inputs import expand_inputs  # noqa: E402
 from pipeline.readers import ReaderOptions  # noqa: E402
-from pipeline.run import preprocess  # noqa: E402
+from pipeline.run import local_cluster, preprocess  # noqa: E402
 from pipeline.tasks import scatter_file  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_pipeline.json"
@@ -62,8 +60,7 @@ def measure(L: int, n_maps: int, workers: tuple[int, ...]) -> dict:
         row = {"L": L, "maps": n_maps, "bare_transform_s_per_map": bare, "runs": []}
         for n in workers:
             start = time.perf_counter()
-            with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                              silence_logs=logging.ERROR) as cluster:
+            with local_cluster(n) as cluster:
                 startup = time.perf_counter() - start
                 address = cluster.scheduler_address
                 preprocess(expand_inputs(files[:n]), str(tmp / "warm.zarr"), config, options, scheduler=address, progress=False)

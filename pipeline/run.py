@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ from pipeline.readers import ReaderOptions
 from pipeline.scattering import scattering_plan
 from pipeline.tasks import scatter_file
 
+MALLOC_TRIM_ENV = "MALLOC_TRIM_THRESHOLD_"
 KILL_AFTER_ENV = "SCATTER_TEST_KILL_AFTER"
 """Fault-injection hook for tests: "N" SIGKILLs this process after N maps are fully written;
 "N:data" after the data of the N-th map are written but before its status (a torn map)."""
@@ -71,18 +73,47 @@ def open_or_create_cache(
 
 
 @contextmanager
+def local_cluster(n_workers: int):
+    """A LocalCluster of `n_workers` single-threaded worker processes with glibc's default malloc.
+
+    Dask's nanny spawns workers with MALLOC_TRIM_THRESHOLD_=65536 (any explicit value also turns
+    off glibc's adaptive mmap threshold); with it the transform, which allocates and frees large
+    arrays all the time, ran 40 % slower per map at L = 1024 (benchmarks/PERFORMANCE.md). The
+    variable is also kept out of this process's environment while the cluster lives (nannies copy
+    it into os.environ, and restarted workers inherit os.environ)."""
+    import dask
+    from dask.distributed import LocalCluster
+
+    saved = os.environ.pop(MALLOC_TRIM_ENV, None)
+    try:
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{MALLOC_TRIM_ENV}": None}), LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster:
+            yield cluster
+    finally:
+        if saved is not None:
+            os.environ[MALLOC_TRIM_ENV] = saved
+
+
+def note_slow_malloc(client) -> None:
+    """One line on stderr when a cluster's workers run with the malloc setting ``local_cluster`` avoids."""
+    values = sorted({v for v in client.run(os.environ.get, MALLOC_TRIM_ENV).values() if v is not None})
+    if values:
+        print(f"note: the workers run with {MALLOC_TRIM_ENV}={','.join(values)} (Dask's nanny default), which slows the "
+              f"transform ~40 %; see README 'Running on a cluster'", file=sys.stderr)
+
+
+@contextmanager
 def dask_client(scheduler: str | None, workers: int | None):
-    """A client of the given scheduler, or of a fresh LocalCluster (processes, 1 thread each)."""
-    from dask.distributed import Client, LocalCluster
+    """A client of the given scheduler, or of a fresh ``local_cluster`` (one worker per core by default)."""
+    from dask.distributed import Client
 
     if scheduler:
         with Client(scheduler, timeout="30s") as client:
+            note_slow_malloc(client)
             yield client
         return
-    n = workers or os.cpu_count() or 1
-    with LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-    ) as cluster, Client(cluster) as client:
+    with local_cluster(workers or os.cpu_count() or 1) as cluster, Client(cluster) as client:
         yield client
 
 

@@ -1,0 +1,26 @@
+"""The default local cluster spawns workers without Dask's malloc override, and a cluster whose
+workers have it gets a one-line note (pipeline.run.local_cluster, README 'Running on a cluster')."""
+
+import os
+
+from dask.distributed import Client, LocalCluster
+
+from pipeline.run import MALLOC_TRIM_ENV, local_cluster, note_slow_malloc
+
+
+def test_local_cluster_workers_keep_the_default_malloc(capsys, monkeypatch):
+    monkeypatch.setenv(MALLOC_TRIM_ENV, "65536")  # as left behind by any earlier nanny in this process
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        assert list(client.run(os.environ.get, MALLOC_TRIM_ENV).values()) == [None, None]
+        note_slow_malloc(client)
+    assert capsys.readouterr().err == ""
+    assert os.environ[MALLOC_TRIM_ENV] == "65536"
+
+
+def test_workers_with_the_nanny_malloc_setting_get_a_note(capsys):
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster) as client:
+        note_slow_malloc(client)
+    assert capsys.readouterr().err == (
+        "note: the workers run with MALLOC_TRIM_THRESHOLD_=65536 (Dask's nanny default), which slows the "
+        "transform ~40 %; see README 'Running on a cluster'\n"
+    )
