@@ -16,6 +16,8 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from distributed.diagnostics.plugin import WorkerPlugin
+
 from pipeline.cache import DONE, Cache
 from pipeline.config import ScatteringConfig
 from pipeline.errors import InputError
@@ -114,7 +116,17 @@ def dask_client(scheduler: str | None, workers: int | None):
             yield client
         return
     with local_cluster(workers or os.cpu_count() or 1) as cluster, Client(cluster) as client:
+        client.register_plugin(QuietWorkerLogs())
         yield client
+
+
+class QuietWorkerLogs(WorkerPlugin):
+    """Worker plugin for the local cluster: its workers share this command's stderr, where Dask's
+    own log lines (e.g. a heartbeat racing the shutdown, logged with a traceback) would read as our
+    failure. Task problems reach the user through the results, never through worker logs."""
+
+    def setup(self, worker) -> None:
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 
 def preprocess(

@@ -1,11 +1,13 @@
-"""The default local cluster spawns workers without Dask's malloc override, and a cluster whose
-workers have it gets a one-line note (pipeline.run.local_cluster, README 'Running on a cluster')."""
+"""The default local cluster spawns workers without Dask's malloc override and with Dask's own
+logging silenced, and a cluster whose workers have the override gets a one-line note
+(pipeline.run.local_cluster, README 'Running on a cluster')."""
 
+import logging
 import os
 
 from dask.distributed import Client, LocalCluster
 
-from pipeline.run import MALLOC_TRIM_ENV, local_cluster, note_slow_malloc
+from pipeline.run import MALLOC_TRIM_ENV, dask_client, local_cluster, note_slow_malloc
 
 
 def test_local_cluster_workers_keep_the_default_malloc(capsys, monkeypatch):
@@ -24,3 +26,10 @@ def test_workers_with_the_nanny_malloc_setting_get_a_note(capsys):
         "note: the workers run with MALLOC_TRIM_THRESHOLD_=65536 (Dask's nanny default), which slows the "
         "transform ~40 %; see README 'Running on a cluster'\n"
     )
+
+
+def test_local_cluster_workers_log_nothing_below_critical():
+    """Workers share the command's stderr: Dask's shutdown races must not print tracebacks there."""
+    with dask_client(None, 1) as client:
+        levels = client.run(lambda: logging.getLogger("distributed.worker").getEffectiveLevel())
+    assert list(levels.values()) == [logging.CRITICAL]
