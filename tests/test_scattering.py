@@ -9,7 +9,7 @@ from pipeline.equivariance import random_rotation, scattering_equivariance_error
 from pipeline.errors import InputError
 from pipeline.grids import HealpixGrid, RingGrid
 from pipeline.harmonic import alm_to_map
-from pipeline.scattering import ScatteringTransform, scattering_plan
+from pipeline.scattering import ScatteringTransform, cost_in_sht_pairs, scattering_plan
 from pipeline.wavelets import wavelet_analysis, wavelet_synthesis
 from tests.conftest import random_alm, relative_error
 from tests.reference import reference_paths, reference_scattering
@@ -187,3 +187,12 @@ def test_map_shape_must_match_grid(rng):
     st = ScatteringTransform(ScatteringConfig(L=16, J0=2))
     with pytest.raises(ValueError, match="does not end with the grid shape"):
         st.from_map(np.zeros((16, 30)), RingGrid.for_bandlimit("gl", 16))
+
+
+def test_modelled_cost_is_the_same_at_every_L_and_grows_with_oversampling():
+    """The README's cost column (SHT pairs) is quoted as independent of L: check it over L = 256-4096."""
+    costs = {o: [cost_in_sht_pairs(ScatteringConfig(L=L, oversampling=o)) for L in (256, 1024, 4096)] for o in (1.0, 1.5, 2.0, 3.0)}
+    for o, values in costs.items():
+        assert max(values) / min(values) < 1.01, (o, values)
+    assert [c[1] for c in costs.values()] == sorted(c[1] for c in costs.values())
+    assert costs[1.0][1] > 2  # at least the input analysis plus the top wavelets' full-L synthesis and analysis
