@@ -47,12 +47,13 @@ def scattering_options(command):
 @click.option("--healpix-epsilon", type=float, default=HEALPIX_EPSILON, show_default=True, help="Tolerance of the iterative HEALPix analysis.")
 @click.option("--scheduler", help="Address of a running dask.distributed scheduler (default: a local cluster).")
 @click.option("--workers", type=int, help="Local cluster worker processes (default: number of cores).")
+@click.option("--maps-per-task", type=int, help="Maps per Dask task (default: about 1 s of work, at least 4 tasks per worker).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store written with another configuration.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first map that fails.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @user_errors
 def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, grid, ordering, field, npz_key, bad_pixels,
-                    healpix_epsilon, scheduler, workers, overwrite, fail_fast, no_progress):
+                    healpix_epsilon, scheduler, workers, maps_per_task, overwrite, fail_fast, no_progress):
     """Scatter INPUTS (files, folders, globs or a manifest .csv) into the cache OUTPUT.
 
     Rerunning the same command resumes: only maps not yet done are computed.
@@ -67,9 +68,12 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, grid, order
     options = ReaderOptions(grid=grid, ordering=ordering, field=field, npz_key=npz_key, bad_pixels=bad_pixels)
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
+    if maps_per_task is not None and maps_per_task < 1:
+        raise InputError(f"--maps-per-task must be >= 1, got {maps_per_task}")
     specs = expand_inputs(inputs)
     summary = preprocess(specs, output, config, options, healpix_epsilon=healpix_epsilon, scheduler=scheduler,
-                         workers=workers, overwrite=overwrite, fail_fast=fail_fast, progress=not no_progress)
+                         workers=workers, overwrite=overwrite, fail_fast=fail_fast, progress=not no_progress,
+                         batch_size=maps_per_task)
     click.echo(f"{output}: {summary.n_computed} computed, {summary.n_skipped} already done, "
                f"{len(summary.failures)} failed, of {summary.n_requested} inputs")
     for failure in summary.failures:
@@ -122,14 +126,9 @@ def verify_command(store, repair, scheduler, workers):
     for problem in problems:
         click.echo(f"problem: {problem}")
     if problems and repair:
-        from pipeline.inputs import InputSpec
-
         bad = sorted({p.index for p in problems if p.index is not None})
-        records = cache.records()
-        specs = [InputSpec(source=str(records["source"][i]), label=None if records["label"][i] < 0 else int(records["label"][i]),
-                           split=str(records["split"][i]) or None) for i in range(cache.n_maps)]
         inputs = cache.input_options
-        preprocess(specs, store, cache.config, ReaderOptions.from_dict(inputs["reader"]), healpix_epsilon=inputs["healpix_epsilon"],
+        preprocess(cache.input_specs(), store, cache.config, ReaderOptions.from_dict(inputs["reader"]), healpix_epsilon=inputs["healpix_epsilon"],
                    scheduler=scheduler, workers=workers, only_indices=bad, progress=False)
         problems = verify(Cache.open(store))
         click.echo(f"repaired {len(bad)} map(s); {len(problems)} problem(s) remain")

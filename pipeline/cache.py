@@ -1,10 +1,13 @@
 """The Zarr v3 scattering cache: creation, resume, per-map writes, inspection, verification.
 
 Layout and meaning: cache_format.md (schema version 1). Rules from pitfalls.md (Dask + Zarr):
-one map per chunk along the sample axis and writes by chunk-aligned regions (asserted); a map's
-status is set to done only after its data are written; NaN fill values, so a missing chunk never
-reads as data; crc32c on every chunk; attributes are plain JSON; the store is created once and
-filled in place, never silently overwritten; metadata consolidated when a run completes.
+the coefficients are one map per chunk along the sample axis, written by chunk-aligned regions
+(asserted); this process is the only writer, so the small per-map arrays (records, means, spectra)
+share chunks of many maps and are written read-modify-write, a whole chunk at a time (atomic
+writes of the store); a map's status is set only after its data are written; NaN fill values, so
+a missing chunk never reads as data; crc32c on every chunk; attributes are plain JSON; the store is
+created once and filled in place, never silently overwritten; metadata consolidated when a run
+completes. A chunk of the small arrays that no longer decodes is dropped and its maps recomputed.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ SCHEMA_VERSION = 1
 PENDING, DONE, FAILED = 0, 1, 2
 COEFFICIENT_LAYOUT = "real-sh-degree-major"
 
-_DATA_CODECS = [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"), zarr.codecs.Crc32cCodec()]
+_DATA_CODECS = [zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"), zarr.codecs.Crc32cCodec()]
+"""Scattering coefficients barely compress (CMB caches: x1.11 with zstd level 5, x1.05 with lz4);
+lz4 costs 0.1 ms per L0 = 32 map against zstd's 1.6 ms, which at L = 256 was 3.5 % of a map's work."""
 _RECORD_CODECS = [zarr.codecs.Crc32cCodec()]
 
 # Per-map record arrays: name -> (dtype, fill value). Written by the planner (source, label,
@@ -49,14 +54,41 @@ RECORDS = {
     "peak_rss_mb": ("float64", math.nan),
     "status": ("uint8", PENDING),
 }
+RESULT_RECORDS = ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb", "error")
+RECORD_CHUNK_MAPS = 256
+"""Maps per chunk of the per-map records, and the most for the small data arrays."""
+SMALL_CHUNK_BYTES = 2**18
+"""Largest uncompressed chunk of the small data arrays (means and spectra): a read-modify-write
+of one chunk stays cheap next to the work of a task."""
 
 
 async def _all(coroutines) -> None:
     await asyncio.gather(*coroutines)
 
 
+def _region_writes(array: zarr.Array, indices: list[int], values: list) -> list:
+    """Coroutines writing values[k] at map index indices[k] (sorted), one per contiguous run."""
+    writes, k = [], 0
+    while k < len(indices):
+        end = k + 1
+        while end < len(indices) and indices[end] == indices[end - 1] + 1:
+            end += 1
+        block = np.array(values[k:end], dtype=object if array.dtype.kind in "OTU" else array.dtype)
+        writes.append(array.async_array.setitem(slice(indices[k], indices[end - 1] + 1), block))
+        k = end
+    return writes
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def maps_per_chunk(name: str, shape: tuple[int, ...]) -> int:
+    """Chunk length along the map axis: one map for the coefficients (the bulk of a cache, read
+    map by map), otherwise as many maps as fit SMALL_CHUNK_BYTES, at most RECORD_CHUNK_MAPS."""
+    if name == "coefficients":
+        return 1
+    return max(1, min(RECORD_CHUNK_MAPS, SMALL_CHUNK_BYTES // (8 * math.prod(shape))))
 
 
 def data_shapes(config: ScatteringConfig, n_paths: int) -> dict[str, tuple[int, ...]]:
@@ -151,11 +183,14 @@ class Cache:
         group.create_array("paths", data=table, compressors=_RECORD_CODECS)
         for name, shape in data_shapes(config, len(paths)).items():
             group.create_array(
-                name, shape=(0, *shape), chunks=(1, *shape), dtype="float64", fill_value=math.nan, compressors=_DATA_CODECS
+                name, shape=(0, *shape), chunks=(maps_per_chunk(name, shape), *shape), dtype="float64",
+                fill_value=math.nan, compressors=_DATA_CODECS,
             )
         maps = group.create_group("maps")
         for name, (dtype, fill) in RECORDS.items():
-            maps.create_array(name, shape=(0,), chunks=(1,), dtype=dtype, fill_value=fill, compressors=_RECORD_CODECS)
+            maps.create_array(
+                name, shape=(0,), chunks=(RECORD_CHUNK_MAPS,), dtype=dtype, fill_value=fill, compressors=_RECORD_CODECS
+            )
         return cls(group)
 
     # -- maps ----------------------------------------------------------------------------------
@@ -174,17 +209,17 @@ class Cache:
         return [str(s) for s in self.group["maps/source"][:]] if self.n_maps else []
 
     def status(self) -> np.ndarray:
-        """Status of every map; a record that cannot be read (corrupt chunk) counts as pending."""
+        """Status of every map; a map whose status chunk cannot be read (corrupt) counts as pending."""
         array = self.array("maps/status")
         try:
             return np.asarray(array[:], dtype=np.uint8)
-        except ValueError:
-            out = np.zeros(self.n_maps, dtype=np.uint8)
-            for i in range(self.n_maps):
+        except Exception:  # a corrupt chunk: read the others one by one
+            out = np.full(self.n_maps, PENDING, dtype=np.uint8)
+            for start in range(0, self.n_maps, array.chunks[0]):
                 try:
-                    out[i] = array[i]
-                except ValueError:
-                    out[i] = PENDING
+                    out[start : start + array.chunks[0]] = array[start : start + array.chunks[0]]
+                except Exception:  # noqa: PERF203 - this chunk stays pending
+                    pass
             return out
 
     def add_maps(self, specs: list[InputSpec]) -> list[int]:
@@ -219,29 +254,71 @@ class Cache:
             self._arrays.clear()
         return [known[s.source] for s in specs]
 
-    def write(self, result: MapResult, before_status=None) -> None:
-        """Write one map's data (chunk-aligned region) and records; the status goes last.
-        `before_status` (fault-injection tests) is called just before the status is written."""
-        i = result.index
-        if result.error:
-            self.array("maps/error")[i] = result.error
-            self.array("maps/status")[i] = FAILED
-            return
+    def write(self, results: list[MapResult], before_status=None) -> None:
+        """Write the data (chunk-aligned for the coefficients) and records of a batch of maps, all
+        concurrently; then, alone, their statuses. `before_status` (fault-injection tests) is
+        called just before the statuses are written."""
+        done = [r for r in results if not r.error]
         writes = []
         for name in data_shapes(self.config, len(self.paths)):
             array = self.array(name)
-            assert array.chunks[0] == 1 and 0 <= i < array.shape[0], "writes must be one whole chunk along axis 0"
-            writes.append(array.async_array.setitem(slice(i, i + 1), getattr(result, name)[None]))
-        for name in ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb", "error"):
-            writes.append(self.array(f"maps/{name}").async_array.setitem(i, getattr(result, name)))
-        sync(_all(writes))  # data and records concurrently, then (below) the status alone
+            if name == "coefficients":
+                for r in done:
+                    assert array.chunks[0] == 1 and 0 <= r.index < array.shape[0], "writes must be whole chunks along axis 0"
+                    writes.append(array.async_array.setitem(slice(r.index, r.index + 1), r.coefficients[None]))
+            else:
+                writes += _region_writes(array, [r.index for r in done], [getattr(r, name) for r in done])
+        for name in RESULT_RECORDS:
+            writes += _region_writes(self.array(f"maps/{name}"), [r.index for r in results], [getattr(r, name) for r in results])
+        sync(_all(writes))
         if before_status is not None:
             before_status()
-        self.array("maps/status")[i] = DONE
+        statuses = [FAILED if r.error else DONE for r in results]
+        sync(_all(_region_writes(self.array("maps/status"), [r.index for r in results], statuses)))
 
     def mark_pending(self, indices) -> None:
-        for i in indices:
-            self.array("maps/status")[int(i)] = PENDING
+        indices = sorted(int(i) for i in indices)
+        sync(_all(_region_writes(self.array("maps/status"), indices, [PENDING] * len(indices))))
+
+    def result_arrays(self) -> list[str]:
+        """Arrays written with each map's result whose chunks hold several maps."""
+        names = [n for n in data_shapes(self.config, len(self.paths)) if n != "coefficients"]
+        return names + [f"maps/{n}" for n in (*RESULT_RECORDS, "status")]
+
+    def unreadable_chunks(self) -> dict[str, list[range]]:
+        """For each result array, the map ranges of its chunks that fail to decode."""
+        found = {}
+        for name in self.result_arrays():
+            array = self.array(name)
+            try:
+                array[:]
+                continue
+            except Exception:  # a corrupt chunk: find which, below
+                pass
+            step = array.chunks[0]
+            bad = []
+            for start in range(0, array.shape[0], step):
+                try:
+                    array[start : start + step]
+                except Exception:  # noqa: PERF203 - each chunk on its own: any decode failure marks it
+                    bad.append(range(start, min(start + step, array.shape[0])))
+            found[name] = bad
+        return {name: ranges for name, ranges in found.items() if ranges}
+
+    def drop_unreadable_chunks(self) -> list[int]:
+        """Delete every result chunk that fails to decode and mark its maps pending, so that they
+        are recomputed; returns their indices. A run starts with this: a read-modify-write of such
+        a chunk would fail, and the maps it held cannot be trusted."""
+        indices = set()
+        for name, ranges in self.unreadable_chunks().items():
+            array = self.array(name)
+            for r in ranges:
+                key = array.metadata.encode_chunk_key((r.start // array.chunks[0], *([0] * (array.ndim - 1))))
+                sync(array.store_path.store.delete(f"{array.store_path.path}/{key}"))
+                indices.update(r)
+        if indices:
+            self.mark_pending(indices)
+        return sorted(indices)
 
     def finish(self) -> None:
         """Record completion and consolidate metadata (once, at the end of a run)."""
@@ -251,6 +328,15 @@ class Cache:
             zarr.consolidate_metadata(self.group.store)
 
     # -- reading -------------------------------------------------------------------------------
+
+    def input_specs(self) -> list[InputSpec]:
+        """The inputs as the planner recorded them (source, label, split, metadata), by cache index."""
+        columns = [self.group[f"maps/{name}"][:] for name in ("source", "label", "split", "metadata")]
+        return [
+            InputSpec(source=str(source), label=None if label < 0 else int(label), split=str(split) or None,
+                      metadata=json.loads(str(metadata)))
+            for source, label, split, metadata in zip(*columns)
+        ]
 
     def records(self) -> dict[str, np.ndarray]:
         return {name: self.group[f"maps/{name}"][:] for name in RECORDS if name != "status"} | {"status": self.status()}

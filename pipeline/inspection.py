@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.cache import DONE, FAILED, PENDING, RECORDS, Cache, data_shapes
+from pipeline.cache import DONE, FAILED, PENDING, RECORDS, RESULT_RECORDS, Cache, data_shapes
 
 
 @dataclass(frozen=True)
@@ -49,15 +49,20 @@ def summary(cache: Cache) -> dict:
     }
 
 
-def _read_chunk(cache: Cache, name: str, i: int) -> tuple[np.ndarray | None, str]:
-    try:
-        return np.asarray(cache.group[name][i]), ""
-    except Exception as err:  # any decode failure of this chunk is a finding, not a crash
-        return None, f"{name} chunk unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+def _chunks(cache: Cache, name: str):
+    """(map range, values or None, error message) for each chunk of array `name` along the map axis."""
+    array = cache.array(name)
+    for start in range(0, array.shape[0], array.chunks[0]):
+        rows = range(start, min(start + array.chunks[0], array.shape[0]))
+        try:
+            yield rows, np.asarray(array[rows.start : rows.stop]), ""
+        except Exception as err:  # any decode failure of this chunk is a finding, not a crash
+            reason = str(err).splitlines()[0] if str(err) else ""
+            yield rows, None, f"{name} chunk unreadable ({type(err).__name__}: {reason})"
 
 
 def verify(cache: Cache) -> list[Problem]:
-    """Every problem found; an empty list means every done map is fully and correctly stored."""
+    """Every problem found, by map; an empty list means every done map is fully and correctly stored."""
     problems: list[Problem] = []
     n = cache.n_maps
     shapes = data_shapes(cache.config, len(cache.paths))
@@ -71,20 +76,23 @@ def verify(cache: Cache) -> list[Problem]:
         return problems
     sources = cache.sources()
     status = cache.status()
-    for i in range(n):
-        if status[i] == FAILED:
-            problems.append(Problem(i, sources[i], f"failed: {cache.group['maps/error'][i]}"))
-            continue
-        if status[i] != DONE:
-            problems.append(Problem(i, sources[i], "not computed yet (pending)"))
-            continue
-        for name in shapes:
-            values, error = _read_chunk(cache, name, i)
+    for name in (f"maps/{r}" for r in (*RESULT_RECORDS, "status")):  # records lost: their maps are suspect
+        for rows, values, error in _chunks(cache, name):
             if error:
-                problems.append(Problem(i, sources[i], error))
-            elif not np.all(np.isfinite(values)):
-                problems.append(Problem(i, sources[i], f"{name} missing or not finite although the map is marked done"))
-        sha, error = _read_chunk(cache, "maps/sha256", i)
-        if error or len(str(sha)) != 64:
-            problems.append(Problem(i, sources[i], error or "no input sha256 recorded although the map is marked done"))
-    return problems
+                problems += [Problem(i, sources[i], error) for i in rows]
+            elif name == "maps/error":
+                problems += [Problem(i, sources[i], f"failed: {values[i - rows.start]}") for i in rows if status[i] == FAILED]
+            elif name == "maps/sha256":
+                problems += [Problem(i, sources[i], "no input sha256 recorded although the map is marked done")
+                             for i in rows if status[i] == DONE and len(str(values[i - rows.start])) != 64]
+    problems += [Problem(i, sources[i], "not computed yet (pending)") for i in np.flatnonzero(status == PENDING)]
+    for name in shapes:
+        for rows, values, error in _chunks(cache, name):
+            for i in rows:
+                if status[i] != DONE:
+                    continue
+                if error:
+                    problems.append(Problem(i, sources[i], error))
+                elif not np.all(np.isfinite(values[i - rows.start])):
+                    problems.append(Problem(i, sources[i], f"{name} missing or not finite although the map is marked done"))
+    return sorted(problems, key=lambda p: -1 if p.index is None else p.index)

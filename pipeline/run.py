@@ -1,15 +1,16 @@
 """Preprocessing runs: plan which maps need computing, run them on Dask, write them to the cache.
 
-The planner is pure (which maps, at which cache indices); the executor submits one task per
-pending map to a dask.distributed cluster (a LocalCluster of single-threaded worker processes by
-default, or any running scheduler by address) and writes each result from this process as it
-arrives, so the store has exactly one writer and durable progress lives in the store: rerunning
-the same command resumes (pitfalls.md, Dask + Zarr 2-5, 8).
+The planner is pure (which maps, at which cache indices, in which batches); the executor submits
+one task per batch of pending maps to a dask.distributed cluster (a LocalCluster of
+single-threaded worker processes by default, or any running scheduler by address) and writes each
+batch's results from this process as they arrive, so the store has exactly one writer and durable
+progress lives in the store: rerunning the same command resumes (pitfalls.md, Dask + Zarr 2-5, 8).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -26,12 +27,18 @@ from pipeline.inputs import InputSpec
 from pipeline.lock import StoreLock
 from pipeline.readers import ReaderOptions
 from pipeline.scattering import scattering_plan
-from pipeline.tasks import scatter_file
+from pipeline.tasks import scatter_files
 
 MALLOC_TRIM_ENV = "MALLOC_TRIM_THRESHOLD_"
 KILL_AFTER_ENV = "SCATTER_TEST_KILL_AFTER"
 """Fault-injection hook for tests: "N" SIGKILLs this process after N maps are fully written;
-"N:data" after the data of the N-th map are written but before its status (a torn map)."""
+"N:data" after the data of the batch holding the N-th map are written but before its statuses
+(a torn batch)."""
+SECONDS_PER_MAP_AT_1024 = 1.0
+"""Rough cost of one map at L = 1024 on one core (benchmarks/PERFORMANCE.md), scaled as L**3."""
+TASK_SECONDS = 1.0
+"""Work per task aimed at by ``maps_per_task``."""
+MAX_MAPS_PER_TASK = 64
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,20 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+def maps_per_task(L: int, n_maps: int, n_workers: int) -> int:
+    """Maps per Dask task: about TASK_SECONDS of work, so that the per-task costs of the scheduler
+    and of the single writer (at L = 256, ~26 ms per one-map task against ~45 ms of work) are
+    shared by several maps; but at least 4 tasks per worker, to keep every worker busy to the end."""
+    by_cost = TASK_SECONDS / (SECONDS_PER_MAP_AT_1024 * (L / 1024) ** 3)
+    by_balance = math.ceil(n_maps / (4 * max(n_workers, 1)))
+    return max(1, min(MAX_MAPS_PER_TASK, math.floor(by_cost), by_balance))
+
+
+def batches(indices: list[int], size: int) -> list[list[int]]:
+    """Consecutive runs of `size` pending indices (the last may be shorter)."""
+    return [indices[k : k + size] for k in range(0, len(indices), size)]
 
 
 def input_description(reader_options: ReaderOptions, healpix_epsilon: float) -> dict:
@@ -74,9 +95,22 @@ def open_or_create_cache(
     return cache
 
 
+QUIET_CLUSTER_CONFIG = {
+    f"distributed.nanny.pre-spawn-environ.{MALLOC_TRIM_ENV}": None,
+    "distributed.worker.profile.enabled": False,  # statistical profiler (100 samples/s) for dashboards
+    "distributed.admin.tick.interval": "1s",  # event-loop health check, every 20 ms in each server
+    "distributed.admin.system-monitor.interval": "5s",  # host metrics for dashboards
+    "distributed.worker.memory.monitor-interval": "1s",  # pause/terminate thresholds, checked 10/s
+}
+"""Dask settings of the local cluster. An idle 2-worker cluster used 134 ms of CPU per second
+with Dask's defaults (7 % of this 2-core machine, taken from the maps) and 16 ms/s with these.
+The local cluster serves no dashboard, which is what the profiler and host metrics feed."""
+
+
 @contextmanager
 def local_cluster(n_workers: int):
-    """A LocalCluster of `n_workers` single-threaded worker processes with glibc's default malloc.
+    """A LocalCluster of `n_workers` single-threaded worker processes with glibc's default malloc
+    and Dask's periodic bookkeeping turned down (QUIET_CLUSTER_CONFIG).
 
     Dask's nanny spawns workers with MALLOC_TRIM_THRESHOLD_=65536 (any explicit value also turns
     off glibc's adaptive mmap threshold); with it the transform, which allocates and frees large
@@ -88,7 +122,7 @@ def local_cluster(n_workers: int):
 
     saved = os.environ.pop(MALLOC_TRIM_ENV, None)
     try:
-        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{MALLOC_TRIM_ENV}": None}), LocalCluster(
+        with dask.config.set(QUIET_CLUSTER_CONFIG), LocalCluster(
             n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
         ) as cluster:
             yield cluster
@@ -142,24 +176,27 @@ def preprocess(
     fail_fast: bool = False,
     progress: bool = True,
     only_indices: list[int] | None = None,
+    batch_size: int | None = None,
 ) -> RunSummary:
     """Scatter every input not yet done into the cache at `url`.
 
     only_indices: recompute exactly these cache indices (used by ``verify --repair``).
+    batch_size: maps per Dask task (default ``maps_per_task``).
     """
     with StoreLock(url) as lock:
         return _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers, overwrite, fail_fast,
-                    progress, only_indices, lock)
+                    progress, only_indices, batch_size, lock)
 
 
 def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers, overwrite, fail_fast, progress,
-         only_indices, lock: StoreLock) -> RunSummary:
+         only_indices, batch_size, lock: StoreLock) -> RunSummary:
     cache = open_or_create_cache(url, config, input_description(reader_options, healpix_epsilon), overwrite)
     indices = cache.add_maps(specs)
+    dropped = cache.drop_unreadable_chunks()
     status = cache.status()
     if only_indices is not None:
         cache.mark_pending(only_indices)
-        pending = sorted(only_indices)
+        pending = sorted(set(only_indices) | set(dropped))
     else:
         pending = [i for i in indices if status[i] != DONE]
     sources = cache.sources()
@@ -171,26 +208,31 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
         from dask.distributed import as_completed
         from tqdm import tqdm
 
+        from dask.base import tokenize
+        from dask.distributed import as_completed
+        from tqdm import tqdm
+
         with dask_client(scheduler, workers) as client:
-            futures = [
-                client.submit(scatter_file, i, sources[i], config, reader_options, healpix_epsilon, key=f"scatter-{i}-{config.hash()[:8]}")
-                for i in pending
-            ]
-            with tqdm(total=len(futures), unit="map", disable=not progress, desc="scattering") as bar:
+            size = batch_size or maps_per_task(config.L, len(pending), sum(client.nthreads().values()))
+            futures = []
+            for batch in batches(pending, size):
+                items = [(i, sources[i]) for i in batch]
+                key = f"scatter-{batch[0]}-{tokenize(items, config.to_dict(), reader_options.to_dict(), healpix_epsilon)}"
+                futures.append(client.submit(scatter_files, items, config, reader_options, healpix_epsilon, key=key))
+            with tqdm(total=len(pending), unit="map", disable=not progress, desc="scattering") as bar:
                 for future in as_completed(futures):
-                    result = future.result()
-                    torn = kill_after and kill_stage == "data" and written + 1 == kill_after
-                    cache.write(result, before_status=(lambda: os.kill(os.getpid(), signal.SIGKILL)) if torn else None)
+                    results = future.result()
+                    torn = kill_after and kill_stage == "data" and written < kill_after <= written + len(results)
+                    cache.write(results, before_status=(lambda: os.kill(os.getpid(), signal.SIGKILL)) if torn else None)
                     lock.refresh()
-                    written += 1
-                    computed += not result.error
-                    bar.update()
-                    if result.error:
-                        failures.append(result.error)
-                        if fail_fast:
-                            for f in futures:
-                                f.cancel()
-                            break
+                    written += len(results)
+                    computed += sum(not r.error for r in results)
+                    bar.update(len(results))
+                    failures += [r.error for r in results if r.error]
+                    if failures and fail_fast:
+                        for f in futures:
+                            f.cancel()
+                        break
                     if kill_after and not kill_stage and written >= kill_after:
                         os.kill(os.getpid(), signal.SIGKILL)
     cache.finish()

@@ -1,4 +1,4 @@
-"""The per-map task run on Dask workers: read one file, scatter it, return the result.
+"""The task run on Dask workers: read a few files, scatter each, return the results.
 
 Pure and idempotent (pitfalls.md, Dask + Zarr 8): the same file and configuration give the same
 result (ducc0 with a fixed thread count; the same bytes within a process, and across worker
@@ -70,3 +70,13 @@ def scatter_file(
         seconds=time.perf_counter() - start,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     )
+
+
+def scatter_files(
+    items: list[tuple[int, str]],
+    config: ScatteringConfig,
+    reader_options: ReaderOptions,
+    healpix_epsilon: float = HEALPIX_EPSILON,
+) -> list[MapResult]:
+    """One Dask task: ``scatter_file`` for each (cache index, source) of a batch, in order."""
+    return [scatter_file(index, source, config, reader_options, healpix_epsilon) for index, source in items]

@@ -68,6 +68,32 @@ def test_verify_names_a_corrupted_map_and_repair_recomputes_only_it(inputs, clea
     assert_same_store(store, clean_store)
 
 
+@pytest.mark.parametrize("array", ["maps/status", "maps/sha256", "means"])
+@pytest.mark.parametrize("command", ["repair", "resume"])
+def test_a_corrupt_chunk_shared_by_several_maps_is_dropped_and_its_maps_recomputed(inputs, clean_store, tmp_path, array, command):
+    """Records, means and spectra hold many maps per chunk: a chunk that no longer decodes makes all
+    its maps suspect; verify names each, and a repair or a plain rerun recomputes exactly them."""
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(clean_store, store)
+    chunk = _chunk_file(store, array, 0)
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    found = run_cli("scatter-cache", "verify", str(store))
+    assert found.returncode == 1 and "Traceback" not in found.stderr
+    named = {int(line.split()[2]) for line in found.stdout.splitlines() if line.startswith("problem: map ")}
+    assert named == set(range(len(inputs))) and f"{array} chunk unreadable" in found.stdout
+    if command == "repair":
+        fixed = run_cli("scatter-cache", "verify", str(store), "--repair")
+        assert f"repaired {len(inputs)} map(s); 0 problem(s) remain" in fixed.stdout, fixed.stdout + fixed.stderr
+    else:
+        fixed = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress")
+        assert f"{len(inputs)} computed, 0 already done" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert fixed.returncode == 0
+    assert verify(Cache.open(str(store))) == []
+    assert_same_store(store, clean_store)
+
+
 def test_a_second_concurrent_run_is_refused_and_a_dead_owner_does_not_block(inputs, clean_store, tmp_path):
     store = tmp_path / "cache.zarr"
     shutil.copytree(clean_store, store)
@@ -135,13 +161,15 @@ def _only_unfinished(store) -> bool:
 
 def test_sigkill_between_data_and_status_and_at_random_times(inputs, clean_store, tmp_path):
     store = tmp_path / "cache.zarr"
-    args = ["scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress", "--workers", "1"]
+    args = ["scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress", "--workers", "1",
+            "--maps-per-task", "2"]
     kills = 0
-    torn = run_cli(*args, env={"SCATTER_TEST_KILL_AFTER": "2:data"})
+    torn = run_cli(*args, env={"SCATTER_TEST_KILL_AFTER": "3:data"})  # the second batch (maps 2 and 3) is torn
     assert torn.returncode == -9
     kills += 1
     g = zarr.open_group(str(store), mode="r", use_consolidated=False)
-    assert np.sum(g["maps/status"][:] == 1) == 1 and _only_unfinished(store)
+    assert g["maps/status"][:].tolist() == [1, 1, 0, 0, 0, 0] and np.all(np.isfinite(g["coefficients"][2:4]))
+    assert _only_unfinished(store)
     rng = np.random.default_rng(11)
     for _ in range(4):  # SIGKILL from outside after random delays: any point of a run, writes included
         proc = subprocess.Popen([str(BIN / args[0]), *args[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
