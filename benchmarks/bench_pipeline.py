@@ -82,9 +82,9 @@ def measure(L: int, n_maps: int, workers: tuple[int, ...]) -> dict:
 
 @click.command()
 @click.option("--L", "Ls", type=int, multiple=True, default=(256, 1024), show_default=True)
-@click.option("--maps", "n_maps", type=int, default=0, help="maps per L (default: 200 at L <= 256, 16 above: ~10 s of work)")
+@click.option("--maps", "n_maps", type=int, default=0, help="maps per L (default: 200 at L <= 256, 32 above: 8-30 s of work per run)")
 def main(Ls, n_maps):
-    rows = [measure(L, n_maps or (200 if L <= 256 else 16), (1, 2)) for L in Ls]
+    rows = [measure(L, n_maps or (200 if L <= 256 else 32), (1, 2)) for L in Ls]
     print(f"\n{'L':>6} {'maps':>5} {'bare s/map':>10} {'workers':>7} {'maps/s':>8} {'speedup':>8} {'overhead':>9} {'peak RSS MB':>11} {'start-up s':>10}")
     for row in rows:
         for r in row["runs"]:

@@ -1,13 +1,13 @@
-"""The default local cluster spawns workers without Dask's malloc override and with Dask's own
-logging silenced, and a cluster whose workers have the override gets a one-line note
-(pipeline.run.local_cluster, README 'Running on a cluster')."""
+"""The default local cluster spawns workers without Dask's malloc override, with Dask's own
+logging silenced and its periodic bookkeeping turned down, and a cluster whose workers have the
+override gets a one-line note (pipeline.run.local_cluster, README 'Running on a cluster')."""
 
 import logging
 import os
 
 from dask.distributed import Client, LocalCluster
 
-from pipeline.run import MALLOC_TRIM_ENV, dask_client, local_cluster, note_slow_malloc
+from pipeline.run import MALLOC_TRIM_ENV, QUIET_CLUSTER_CONFIG, dask_client, local_cluster, note_slow_malloc
 
 
 def test_local_cluster_workers_keep_the_default_malloc(capsys, monkeypatch):
@@ -33,3 +33,15 @@ def test_local_cluster_workers_log_nothing_below_critical():
     with dask_client(None, 1) as client:
         levels = client.run(lambda: logging.getLogger("distributed.worker").getEffectiveLevel())
     assert list(levels.values()) == [logging.CRITICAL]
+
+
+def test_local_cluster_workers_run_with_quiet_bookkeeping_and_no_profiler():
+    """QUIET_CLUSTER_CONFIG reaches the worker processes (the profiler cost the most CPU)."""
+    import dask
+
+    keys = [k for k in QUIET_CLUSTER_CONFIG if not k.startswith("distributed.nanny")]
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        seen = client.run(lambda: [dask.config.get(k) for k in keys])
+        profiling = client.run(lambda dask_worker: dask_worker.periodic_callbacks.get("profile"))
+    assert list(seen.values()) == [[QUIET_CLUSTER_CONFIG[k] for k in keys]]
+    assert list(profiling.values()) == [None]

@@ -132,3 +132,14 @@ def test_fail_fast_stops_at_the_first_failure(batch, tmp_path):
     assert f"failed: {folder / 'npix.npy'}: 1000 pixels is not a HEALPix map" in result.stderr
     status = zarr.open_group(str(tmp_path / "c.zarr"), mode="r")["maps/status"][:]
     assert status[0] == 2 and np.sum(status == 1) < 4
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [(["--workers", "0"], "--workers must be >= 1, got 0"), (["--maps-per-task", "0"], "--maps-per-task must be >= 1, got 0")],
+)
+def test_bad_run_options_are_one_line_errors(batch, tmp_path, option, message):
+    folder, _, _, _, _ = batch
+    store = tmp_path / "c.zarr"
+    result = run_cli("scatter-preprocess", str(folder / "extra0.fits"), "-o", str(store), *CONFIG_ARGS, *option)
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {message}" and not store.exists()

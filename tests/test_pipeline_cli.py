@@ -106,6 +106,31 @@ def test_appending_maps_to_an_existing_cache(inputs, reference_store, tmp_path):
     assert_same_store(store, reference_store)
 
 
+def test_a_cache_with_the_earlier_one_map_chunks_is_resumed_and_appended(inputs, reference_store, tmp_path, monkeypatch):
+    """Caches written before the small arrays shared chunks (one map per chunk everywhere, zstd)
+    keep their layout and end equal to a fresh cache."""
+    from pipeline import cache as cache_module
+    from pipeline.cache import Cache
+    from pipeline.run import input_description
+    from pipeline.readers import ReaderOptions
+    from pipeline.harmonic import HEALPIX_EPSILON
+
+    folder, _ = inputs
+    store = tmp_path / "cache.zarr"
+    config = ScatteringConfig(L=L, J0=J0)
+    with monkeypatch.context() as m:
+        m.setattr(cache_module, "RECORD_CHUNK_MAPS", 1)
+        m.setattr(cache_module, "SMALL_CHUNK_BYTES", 1)
+        m.setattr(cache_module, "_DATA_CODECS", [zarr.codecs.BloscCodec(cname="zstd", clevel=5), zarr.codecs.Crc32cCodec()])
+        Cache.create(str(store), config, list(ScatteringTransform(config).paths),
+                     input_description(ReaderOptions(), HEALPIX_EPSILON), overwrite=False)
+    for names in (ORDER[:3], ORDER):
+        assert run_cli("scatter-preprocess", *[str(folder / n) for n in names], "-o", str(store), *CONFIG_ARGS, "--no-progress").returncode == 0
+    g = zarr.open_group(str(store), mode="r")
+    assert g["maps/status"].chunks == (1,) and g["means"].chunks[0] == 1
+    assert_same_store(store, reference_store)
+
+
 def test_other_configuration_is_refused_without_overwrite(inputs, reference_store, tmp_path):
     folder, _ = inputs
     store = tmp_path / "cache.zarr"
