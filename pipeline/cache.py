@@ -79,6 +79,31 @@ def _region_writes(array: zarr.Array, indices: list[int], values: list) -> list:
     return writes
 
 
+def chunk_reads(array: zarr.Array, block_bytes: int = 2**26):
+    """(map range, values or None, why not) for each chunk of `array` along the map axis; a chunk
+    that fails to decode (bad checksum, truncated) is reported, not raised. Chunks are read in
+    blocks of about `block_bytes` (one chunk at a time only within a block that fails)."""
+    step = array.chunks[0]
+    per_block = step * max(1, block_bytes // (array.dtype.itemsize * math.prod(array.chunks)))
+    for block in range(0, array.shape[0], per_block):
+        end = min(block + per_block, array.shape[0])
+        try:
+            values = np.asarray(array[block:end])
+        except Exception:  # a chunk of this block fails: find which, below
+            values = None
+        if values is not None:
+            for start in range(block, end, step):
+                yield range(start, min(start + step, end)), values[start - block : start - block + step], ""
+            continue
+        for start in range(block, end, step):
+            rows = range(start, min(start + step, end))
+            try:
+                yield rows, np.asarray(array[rows.start : rows.stop]), ""
+            except Exception as err:  # noqa: PERF203 - any decode failure of this chunk is a finding
+                reason = str(err).splitlines()[0] if str(err) else ""
+                yield rows, None, f"{array.path} chunk unreadable ({type(err).__name__}: {reason})"
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -210,17 +235,11 @@ class Cache:
 
     def status(self) -> np.ndarray:
         """Status of every map; a map whose status chunk cannot be read (corrupt) counts as pending."""
-        array = self.array("maps/status")
-        try:
-            return np.asarray(array[:], dtype=np.uint8)
-        except Exception:  # a corrupt chunk: read the others one by one
-            out = np.full(self.n_maps, PENDING, dtype=np.uint8)
-            for start in range(0, self.n_maps, array.chunks[0]):
-                try:
-                    out[start : start + array.chunks[0]] = array[start : start + array.chunks[0]]
-                except Exception:  # noqa: PERF203 - this chunk stays pending
-                    pass
-            return out
+        out = np.full(self.n_maps, PENDING, dtype=np.uint8)
+        for rows, values, _ in chunk_reads(self.array("maps/status")):
+            if values is not None:
+                out[rows.start : rows.stop] = values
+        return out
 
     def add_maps(self, specs: list[InputSpec]) -> list[int]:
         """Indices of `specs` in the cache: known sources keep theirs (their label and split must
@@ -285,37 +304,18 @@ class Cache:
         names = [n for n in data_shapes(self.config, len(self.paths)) if n != "coefficients"]
         return names + [f"maps/{n}" for n in (*RESULT_RECORDS, "status")]
 
-    def unreadable_chunks(self) -> dict[str, list[range]]:
-        """For each result array, the map ranges of its chunks that fail to decode."""
-        found = {}
-        for name in self.result_arrays():
-            array = self.array(name)
-            try:
-                array[:]
-                continue
-            except Exception:  # a corrupt chunk: find which, below
-                pass
-            step = array.chunks[0]
-            bad = []
-            for start in range(0, array.shape[0], step):
-                try:
-                    array[start : start + step]
-                except Exception:  # noqa: PERF203 - each chunk on its own: any decode failure marks it
-                    bad.append(range(start, min(start + step, array.shape[0])))
-            found[name] = bad
-        return {name: ranges for name, ranges in found.items() if ranges}
-
     def drop_unreadable_chunks(self) -> list[int]:
         """Delete every result chunk that fails to decode and mark its maps pending, so that they
         are recomputed; returns their indices. A run starts with this: a read-modify-write of such
         a chunk would fail, and the maps it held cannot be trusted."""
         indices = set()
-        for name, ranges in self.unreadable_chunks().items():
+        for name in self.result_arrays():
             array = self.array(name)
-            for r in ranges:
-                key = array.metadata.encode_chunk_key((r.start // array.chunks[0], *([0] * (array.ndim - 1))))
-                sync(array.store_path.store.delete(f"{array.store_path.path}/{key}"))
-                indices.update(r)
+            for rows, values, _ in chunk_reads(array):
+                if values is None:
+                    key = array.metadata.encode_chunk_key((rows.start // array.chunks[0], *([0] * (array.ndim - 1))))
+                    sync(array.store_path.store.delete(f"{array.store_path.path}/{key}"))
+                    indices.update(rows)
         if indices:
             self.mark_pending(indices)
         return sorted(indices)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.cache import DONE, FAILED, PENDING, RECORDS, RESULT_RECORDS, Cache, data_shapes
+from pipeline.cache import DONE, FAILED, PENDING, RECORDS, RESULT_RECORDS, Cache, chunk_reads, data_shapes
 
 
 @dataclass(frozen=True)
@@ -49,18 +49,6 @@ def summary(cache: Cache) -> dict:
     }
 
 
-def _chunks(cache: Cache, name: str):
-    """(map range, values or None, error message) for each chunk of array `name` along the map axis."""
-    array = cache.array(name)
-    for start in range(0, array.shape[0], array.chunks[0]):
-        rows = range(start, min(start + array.chunks[0], array.shape[0]))
-        try:
-            yield rows, np.asarray(array[rows.start : rows.stop]), ""
-        except Exception as err:  # any decode failure of this chunk is a finding, not a crash
-            reason = str(err).splitlines()[0] if str(err) else ""
-            yield rows, None, f"{name} chunk unreadable ({type(err).__name__}: {reason})"
-
-
 def verify(cache: Cache) -> list[Problem]:
     """Every problem found, by map; an empty list means every done map is fully and correctly stored."""
     problems: list[Problem] = []
@@ -77,7 +65,7 @@ def verify(cache: Cache) -> list[Problem]:
     sources = cache.sources()
     status = cache.status()
     for name in (f"maps/{r}" for r in (*RESULT_RECORDS, "status")):  # records lost: their maps are suspect
-        for rows, values, error in _chunks(cache, name):
+        for rows, values, error in chunk_reads(cache.array(name)):
             if error:
                 problems += [Problem(i, sources[i], error) for i in rows]
             elif name == "maps/error":
@@ -87,7 +75,7 @@ def verify(cache: Cache) -> list[Problem]:
                              for i in rows if status[i] == DONE and len(str(values[i - rows.start])) != 64]
     problems += [Problem(i, sources[i], "not computed yet (pending)") for i in np.flatnonzero(status == PENDING)]
     for name in shapes:
-        for rows, values, error in _chunks(cache, name):
+        for rows, values, error in chunk_reads(cache.array(name)):
             for i in rows:
                 if status[i] != DONE:
                     continue

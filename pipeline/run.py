@@ -37,7 +37,7 @@ KILL_AFTER_ENV = "SCATTER_TEST_KILL_AFTER"
 SECONDS_PER_MAP_AT_1024 = 1.0
 """Rough cost of one map at L = 1024 on one core (benchmarks/PERFORMANCE.md), scaled as L**3."""
 TASK_SECONDS = 1.0
-"""Work per task aimed at by ``maps_per_task``."""
+"""Most work per task aimed at by ``largest_batch``."""
 MAX_MAPS_PER_TASK = 64
 
 
@@ -54,18 +54,25 @@ class RunSummary:
         return not self.failures
 
 
-def maps_per_task(L: int, n_maps: int, n_workers: int) -> int:
-    """Maps per Dask task: about TASK_SECONDS of work, so that the per-task costs of the scheduler
+def largest_batch(L: int) -> int:
+    """Most maps per task: about TASK_SECONDS of work, so that the per-task costs of the scheduler
     and of the single writer (at L = 256, ~26 ms per one-map task against ~45 ms of work) are
-    shared by several maps; but at least 4 tasks per worker, to keep every worker busy to the end."""
+    shared by several maps, while a lost task or an interrupted run loses little."""
     by_cost = TASK_SECONDS / (SECONDS_PER_MAP_AT_1024 * (L / 1024) ** 3)
-    by_balance = math.ceil(n_maps / (4 * max(n_workers, 1)))
-    return max(1, min(MAX_MAPS_PER_TASK, math.floor(by_cost), by_balance))
+    return max(1, min(MAX_MAPS_PER_TASK, math.floor(by_cost)))
 
 
-def batches(indices: list[int], size: int) -> list[list[int]]:
-    """Consecutive runs of `size` pending indices (the last may be shorter)."""
-    return [indices[k : k + size] for k in range(0, len(indices), size)]
+def batches(indices: list[int], n_workers: int, largest: int) -> list[list[int]]:
+    """Consecutive runs of the pending indices, one per task, in submission order. Guided
+    self-scheduling (Polychronopoulos & Kuck 1987): each batch takes 1 / (2 x workers) of the maps
+    still unassigned, at most `largest`, so batches shrink towards the end and the workers finish
+    together instead of one waiting on another's last big task."""
+    out, start = [], 0
+    while start < len(indices):
+        size = max(1, min(largest, math.ceil((len(indices) - start) / (2 * max(n_workers, 1)))))
+        out.append(indices[start : start + size])
+        start += size
+    return out
 
 
 def input_description(reader_options: ReaderOptions, healpix_epsilon: float) -> dict:
@@ -181,7 +188,7 @@ def preprocess(
     """Scatter every input not yet done into the cache at `url`.
 
     only_indices: recompute exactly these cache indices (used by ``verify --repair``).
-    batch_size: maps per Dask task (default ``maps_per_task``).
+    batch_size: most maps per Dask task (default ``largest_batch``; see ``batches``).
     """
     with StoreLock(url) as lock:
         return _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers, overwrite, fail_fast,
@@ -213,9 +220,8 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
         from tqdm import tqdm
 
         with dask_client(scheduler, workers) as client:
-            size = batch_size or maps_per_task(config.L, len(pending), sum(client.nthreads().values()))
             futures = []
-            for batch in batches(pending, size):
+            for batch in batches(pending, sum(client.nthreads().values()), batch_size or largest_batch(config.L)):
                 items = [(i, sources[i]) for i in batch]
                 key = f"scatter-{batch[0]}-{tokenize(items, config.to_dict(), reader_options.to_dict(), healpix_epsilon)}"
                 futures.append(client.submit(scatter_files, items, config, reader_options, healpix_epsilon, key=key))

@@ -85,7 +85,8 @@ def test_rerun_computes_nothing_and_inspect_verify_report(inputs, reference_stor
 def test_resume_after_kill_gives_the_same_store(inputs, reference_store, tmp_path):
     folder, _ = inputs
     store = tmp_path / "cache.zarr"
-    args = ["scatter-preprocess", *[str(folder / n) for n in ORDER], "-o", str(store), *CONFIG_ARGS, "--no-progress"]
+    args = ["scatter-preprocess", *[str(folder / n) for n in ORDER], "-o", str(store), *CONFIG_ARGS, "--no-progress",
+            "--maps-per-task", "1"]  # killed after exactly 2 maps
     killed = run_cli(*args, env={"SCATTER_TEST_KILL_AFTER": "2"})
     assert killed.returncode == -9
     status = zarr.open_group(str(store), mode="r")["maps/status"][:]

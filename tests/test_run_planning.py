@@ -8,31 +8,27 @@ import pytest
 
 from pipeline.cache import RECORD_CHUNK_MAPS, SMALL_CHUNK_BYTES, Cache, data_shapes
 from pipeline.config import ScatteringConfig
-from pipeline.run import batches, maps_per_task
+from pipeline.run import batches, largest_batch
 from pipeline.scattering import scattering_plan
 
 
-@pytest.mark.parametrize(
-    ("L", "n_maps", "n_workers", "expected"),
-    [
-        (1024, 1600, 2, 1),  # ~1 s per map already: one map per task
-        (4096, 10, 2, 1),
-        (512, 1600, 2, 8),  # 1/8 of the L = 1024 cost
-        (256, 1600, 2, 64),  # 1/64
-        (128, 100000, 2, 64),  # capped at MAX_MAPS_PER_TASK
-        (256, 40, 2, 5),  # at least 4 tasks per worker
-        (256, 40, 1, 10),
-        (256, 3, 2, 1),
-    ],
-)
-def test_maps_per_task_aims_at_a_second_of_work_and_four_tasks_per_worker(L, n_maps, n_workers, expected):
-    assert maps_per_task(L, n_maps, n_workers) == expected
+@pytest.mark.parametrize(("L", "expected"), [(4096, 1), (1024, 1), (512, 8), (256, 64), (128, 64)])
+def test_largest_batch_is_about_a_second_of_work(L, expected):
+    assert largest_batch(L) == expected  # cost ~ L**3, 1 s per map at L = 1024, at most 64 maps
 
 
-def test_batches_cover_every_pending_index_once_in_order():
-    pending = [0, 1, 2, 5, 6, 9, 10, 11, 12]
-    assert batches(pending, 4) == [[0, 1, 2, 5], [6, 9, 10, 11], [12]]
-    assert sum(batches(pending, 1), []) == pending
+@pytest.mark.parametrize(("n_maps", "n_workers", "largest"), [(200, 2, 64), (200, 2, 8), (1600, 2, 1), (37, 3, 64), (5, 1, 2)])
+def test_batches_cover_every_pending_index_once_in_order_and_shrink(n_maps, n_workers, largest):
+    pending = [i for i in range(2 * n_maps) if i % 2 == 0 or i % 7 == 0][:n_maps]  # gaps, as after a resume
+    out = batches(pending, n_workers, largest)
+    sizes = [len(b) for b in out]
+    assert sum(out, []) == pending
+    assert max(sizes) <= largest and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
+    assert all(size <= -(-(n_maps - sum(sizes[:k])) // (2 * n_workers)) for k, size in enumerate(sizes))
+
+
+def test_guided_batches_for_the_benchmark_case():
+    assert [len(b) for b in batches(list(range(200)), 2, 64)] == [50, 38, 28, 21, 16, 12, 9, 7, 5, 4, 3, 2, 2, 1, 1, 1]
 
 
 @pytest.mark.parametrize("L", [32, 1024])
