@@ -47,7 +47,7 @@ def scattering_options(command):
 @click.option("--healpix-epsilon", type=float, default=HEALPIX_EPSILON, show_default=True, help="Tolerance of the iterative HEALPix analysis.")
 @click.option("--scheduler", help="Address of a running dask.distributed scheduler (default: a local cluster).")
 @click.option("--workers", type=int, help="Local cluster worker processes (default: number of cores).")
-@click.option("--maps-per-task", type=int, help="Maps per Dask task (default: about 1 s of work, at least 4 tasks per worker).")
+@click.option("--maps-per-task", type=int, help="Most maps per Dask task (default: about 1 s of work; batches shrink towards the end).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store written with another configuration.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first map that fails.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
