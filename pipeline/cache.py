@@ -279,14 +279,9 @@ class Cache:
         called just before the statuses are written."""
         done = [r for r in results if not r.error]
         writes = []
+        assert self.array("coefficients").chunks[0] == 1, "coefficient writes must be whole chunks along axis 0"
         for name in data_shapes(self.config, len(self.paths)):
-            array = self.array(name)
-            if name == "coefficients":
-                for r in done:
-                    assert array.chunks[0] == 1 and 0 <= r.index < array.shape[0], "writes must be whole chunks along axis 0"
-                    writes.append(array.async_array.setitem(slice(r.index, r.index + 1), r.coefficients[None]))
-            else:
-                writes += _region_writes(array, [r.index for r in done], [getattr(r, name) for r in done])
+            writes += _region_writes(self.array(name), [r.index for r in done], [getattr(r, name) for r in done])
         for name in RESULT_RECORDS:
             writes += _region_writes(self.array(f"maps/{name}"), [r.index for r in results], [getattr(r, name) for r in results])
         sync(_all(writes))

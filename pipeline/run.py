@@ -212,9 +212,6 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
     kill_after, _, kill_stage = os.environ.get(KILL_AFTER_ENV, "0").partition(":")
     kill_after = int(kill_after)
     if pending:
-        from dask.distributed import as_completed
-        from tqdm import tqdm
-
         from dask.base import tokenize
         from dask.distributed import as_completed
         from tqdm import tqdm
