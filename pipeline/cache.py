@@ -109,17 +109,18 @@ async def _all(coroutines) -> None:
     await asyncio.gather(*coroutines)
 
 
-def _region_writes(array: zarr.Array, indices: list[int], values: list) -> list:
-    """Coroutines writing values[k] at map index indices[k] (sorted), one per contiguous run."""
-    writes, k = [], 0
+async def _region_write(array: zarr.Array, indices: list[int], values: list) -> None:
+    """Write values[k] at map index indices[k] (sorted): one region write per contiguous run, the
+    runs one after another. Runs of one batch can share a chunk (pending maps with done maps
+    between them), and concurrent read-modify-writes of one chunk lose all but one update."""
+    k = 0
     while k < len(indices):
         end = k + 1
         while end < len(indices) and indices[end] == indices[end - 1] + 1:
             end += 1
         block = np.array(values[k:end], dtype=object if array.dtype.kind in "OTU" else array.dtype)
-        writes.append(array.async_array.setitem(slice(indices[k], indices[end - 1] + 1), block))
+        await array.async_array.setitem(slice(indices[k], indices[end - 1] + 1), block)
         k = end
-    return writes
 
 
 def chunk_reads(array: zarr.Array, block_bytes: int = 2**26):
@@ -318,25 +319,26 @@ class Cache:
         return [known[s.source] for s in specs]
 
     def write(self, results: list[MapResult], before_status=None) -> None:
-        """Write the data (chunk-aligned for the coefficients) and records of a batch of maps, all
-        concurrently; then, alone, their statuses. `before_status` (fault-injection tests) is
-        called just before the statuses are written."""
+        """Write the data (chunk-aligned for the coefficients) and records of a batch of maps, the
+        arrays concurrently; then, alone, their statuses. `before_status` (fault-injection tests)
+        is called just before the statuses are written."""
+        results = sorted(results, key=lambda r: r.index)
         done = [r for r in results if not r.error]
         writes = []
         assert self.array("coefficients").chunks[0] == 1, "coefficient writes must be whole chunks along axis 0"
         for name in data_shapes(self.config, len(self.paths)):
-            writes += _region_writes(self.array(name), [r.index for r in done], [getattr(r, name) for r in done])
+            writes.append(_region_write(self.array(name), [r.index for r in done], [getattr(r, name) for r in done]))
         for name in RESULT_RECORDS:
-            writes += _region_writes(self.array(f"maps/{name}"), [r.index for r in results], [getattr(r, name) for r in results])
+            writes.append(_region_write(self.array(f"maps/{name}"), [r.index for r in results], [getattr(r, name) for r in results]))
         sync(_all(writes))
         if before_status is not None:
             before_status()
         statuses = [FAILED if r.error else DONE for r in results]
-        sync(_all(_region_writes(self.array("maps/status"), [r.index for r in results], statuses)))
+        sync(_region_write(self.array("maps/status"), [r.index for r in results], statuses))
 
     def mark_pending(self, indices) -> None:
         indices = sorted(int(i) for i in indices)
-        sync(_all(_region_writes(self.array("maps/status"), indices, [PENDING] * len(indices))))
+        sync(_region_write(self.array("maps/status"), indices, [PENDING] * len(indices)))
 
     def result_arrays(self) -> list[str]:
         """Arrays written with each map's result whose chunks hold several maps."""

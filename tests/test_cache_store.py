@@ -1,5 +1,6 @@
-"""InlineLocalStore: the cache writer's LocalStore without thread hops must store exactly what
-zarr's own LocalStore stores, stay atomic, and read back with plain zarr."""
+"""The cache's writes: InlineLocalStore (the writer's LocalStore without thread hops) must store
+exactly what zarr's own LocalStore stores, stay atomic and read back with plain zarr; a batch's
+writes into shared chunks must keep every map."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import LocalStore
 
-from pipeline.cache import InlineLocalStore
+from pipeline.cache import DONE, PENDING, Cache, InlineLocalStore, MapResult, data_shapes
+from pipeline.config import ScatteringConfig
+from pipeline.inputs import InputSpec
+from pipeline.scattering import scattering_plan
 
 
 def _files(root: pathlib.Path) -> dict[str, bytes]:
@@ -68,3 +72,24 @@ def test_a_read_only_inline_store_refuses_writes(tmp_path):
     sync(InlineLocalStore(tmp_path / "s").set("k", default_buffer_prototype().buffer.from_bytes(b"v")))
     with pytest.raises(ValueError, match="read-only"):
         sync(InlineLocalStore(tmp_path / "s", read_only=True).set("k", default_buffer_prototype().buffer.from_bytes(b"w")))
+
+
+def test_a_batch_of_maps_apart_in_one_shared_chunk_keeps_every_map(tmp_path):
+    """Cache.write of maps 1, 3, 5, 8 (four runs, one chunk of every small array): each map's
+    data, records and status are stored."""
+    config = ScatteringConfig(L=32, J0=2)
+    paths = [node.path for node in scattering_plan(config)]
+    cache = Cache.create(str(tmp_path / "cache.zarr"), config, paths, {}, overwrite=False)
+    cache.add_maps([InputSpec(source=f"map{i}") for i in range(10)])
+    rng = np.random.default_rng(1)
+    indices = [1, 3, 5, 8]
+    results = [MapResult(index=i, sha256=f"hash{i}", seconds=float(i),
+                         **{name: rng.standard_normal(shape) for name, shape in data_shapes(config, len(paths)).items()})
+               for i in indices]
+    cache.write(results)
+    group = zarr.open_group(str(tmp_path / "cache.zarr"), mode="r")
+    assert list(group["maps/status"][:]) == [DONE if i in indices else PENDING for i in range(10)]
+    assert list(group["maps/sha256"][:]) == [f"hash{i}" if i in indices else "" for i in range(10)]
+    for result in results:
+        for name in data_shapes(config, len(paths)):
+            np.testing.assert_array_equal(group[name][result.index], getattr(result, name), err_msg=name)

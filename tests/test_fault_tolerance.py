@@ -94,6 +94,23 @@ def test_a_corrupt_chunk_shared_by_several_maps_is_dropped_and_its_maps_recomput
     assert_same_store(store, clean_store)
 
 
+def test_resuming_maps_with_done_maps_between_them_loses_nothing(inputs, clean_store, tmp_path):
+    """With one worker, pending maps 1, 3, 5 go in tasks [1, 3] and [5]; their records share chunks
+    with the done maps 0, 2, 4, and writing both runs of the first batch must keep every update
+    (concurrent read-modify-writes of one chunk kept only one, and statuses could claim lost data)."""
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(clean_store, store)
+    cache = Cache.open(str(store), mode="r+")
+    for name in cache.result_arrays():  # maps 1, 3, 5 as if never computed
+        array = cache.group[name]
+        for i in (1, 3, 5):
+            array[i] = array.fill_value
+    resumed = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress", "--workers", "1")
+    assert resumed.returncode == 0 and "3 computed, 3 already done" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert verify(Cache.open(str(store))) == []
+    assert_same_store(store, clean_store)
+
+
 def test_a_second_concurrent_run_is_refused_and_a_dead_owner_does_not_block(inputs, clean_store, tmp_path):
     store = tmp_path / "cache.zarr"
     shutil.copytree(clean_store, store)
