@@ -117,7 +117,9 @@ The local cluster serves no dashboard, which is what the profiler and host metri
 @contextmanager
 def local_cluster(n_workers: int):
     """A LocalCluster of `n_workers` single-threaded worker processes with glibc's default malloc
-    and Dask's periodic bookkeeping turned down (QUIET_CLUSTER_CONFIG).
+    and Dask's periodic bookkeeping turned down (QUIET_CLUSTER_CONFIG). Its scheduler serves no
+    dashboard, and its small HTTP server (health checks) listens on a free local port: on Dask's
+    default 8787 a second run at the same time printed "Port 8787 is already in use".
 
     Dask's nanny spawns workers with MALLOC_TRIM_THRESHOLD_=65536 (any explicit value also turns
     off glibc's adaptive mmap threshold); with it the transform, which allocates and frees large
@@ -130,7 +132,8 @@ def local_cluster(n_workers: int):
     saved = os.environ.pop(MALLOC_TRIM_ENV, None)
     try:
         with dask.config.set(QUIET_CLUSTER_CONFIG), LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         ) as cluster:
             yield cluster
     finally:

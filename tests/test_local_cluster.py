@@ -4,6 +4,7 @@ override gets a one-line note (pipeline.run.local_cluster, README 'Running on a 
 
 import logging
 import os
+import warnings
 
 from dask.distributed import Client, LocalCluster
 
@@ -45,3 +46,12 @@ def test_local_cluster_workers_run_with_quiet_bookkeeping_and_no_profiler():
         profiling = client.run(lambda dask_worker: dask_worker.periodic_callbacks.get("profile"))
     assert list(seen.values()) == [[QUIET_CLUSTER_CONFIG[k] for k in keys]]
     assert list(profiling.values()) == [None]
+
+
+def test_local_clusters_side_by_side_warn_about_no_port():
+    """Two runs at once (or 8787 taken by anything): nothing about ports on the user's stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with local_cluster(1) as first, local_cluster(1) as second:
+            assert first.scheduler.http_server.port != second.scheduler.http_server.port
+    assert [str(w.message) for w in caught if "already in use" in str(w.message)] == []
