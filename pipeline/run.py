@@ -2,9 +2,12 @@
 
 The planner is pure (which maps, at which cache indices, in which batches); the executor submits
 one task per batch of pending maps to a dask.distributed cluster (a LocalCluster of
-single-threaded worker processes by default, or any running scheduler by address) and writes each
-batch's results from this process as they arrive, so the store has exactly one writer and durable
+single-threaded worker processes by default, or any running scheduler by address) and writes the
+results from this process as they arrive, so the store has exactly one writer and durable
 progress lives in the store: rerunning the same command resumes (pitfalls.md, Dask + Zarr 2-5, 8).
+Every task finished since the last write goes into the next one: a write costs ~13 ms plus ~1 ms
+per map (one read-modify-write per shared chunk), so a writer that falls behind many workers
+catches up by writing more maps at once instead of queueing.
 """
 
 from __future__ import annotations
@@ -226,8 +229,8 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
                 key = f"scatter-{batch[0]}-{tokenize(items, config.to_dict(), reader_options.to_dict(), healpix_epsilon)}"
                 futures.append(client.submit(scatter_files, items, config, reader_options, healpix_epsilon, key=key))
             with tqdm(total=len(pending), unit="map", disable=not progress, desc="scattering") as bar:
-                for future in as_completed(futures):
-                    results = future.result()
+                for finished in as_completed(futures).batches():
+                    results = [r for future in finished if future.status == "finished" for r in future.result()]
                     torn = kill_after and kill_stage == "data" and written < kill_after <= written + len(results)
                     cache.write(results, before_status=(lambda: os.kill(os.getpid(), signal.SIGKILL)) if torn else None)
                     lock.refresh()
@@ -241,5 +244,7 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
                         break
                     if kill_after and not kill_stage and written >= kill_after:
                         os.kill(os.getpid(), signal.SIGKILL)
+                    for future in finished:
+                        future.result()  # a task's own error (e.g. its worker died repeatedly), once the rest is stored
     cache.finish()
     return RunSummary(url, len(specs), computed, len(indices) - len(pending), failures)

@@ -163,6 +163,32 @@ def test_full_disk_is_a_clear_error_and_keeps_the_cache(inputs, clean_store, tmp
     assert_same_store(store, clean_store)
 
 
+def test_a_writer_that_falls_behind_stores_the_tasks_finished_meanwhile_in_one_write(inputs, clean_store, tmp_path, monkeypatch):
+    """One map per task, the first write slowed down by 3 s: the tasks that finish meanwhile are
+    stored by the next write together, and the store is the clean one."""
+    from click.testing import CliRunner
+
+    import cli
+    from pipeline import cache as cache_module
+
+    original_write = cache_module.Cache.write
+    sizes = []
+
+    def slow_first_write(self, results, **kwargs):
+        sizes.append(len(results))
+        if len(sizes) == 1:
+            time.sleep(3.0)
+        original_write(self, results, **kwargs)
+
+    monkeypatch.setattr(cache_module.Cache, "write", slow_first_write)
+    store = tmp_path / "cache.zarr"
+    result = CliRunner().invoke(cli.preprocess_main, [*inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress", "--maps-per-task", "1"])
+    assert result.exit_code == 0, result.output
+    assert sum(sizes) == len(inputs) and max(sizes[1:]) >= 2, sizes
+    monkeypatch.undo()
+    assert_same_store(store, clean_store)
+
+
 def test_unwritable_output_is_a_clear_error(inputs, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
@@ -181,11 +207,13 @@ def test_sigkill_between_data_and_status_and_at_random_times(inputs, clean_store
     args = ["scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress", "--workers", "1",
             "--maps-per-task", "2"]
     kills = 0
-    torn = run_cli(*args, env={"SCATTER_TEST_KILL_AFTER": "3:data"})  # the second batch (maps 2 and 3) is torn
+    torn = run_cli(*args, env={"SCATTER_TEST_KILL_AFTER": "3:data"})  # the write holding map 3 (batch [2, 3]) is torn
     assert torn.returncode == -9
     kills += 1
     g = zarr.open_group(str(store), mode="r", use_consolidated=False)
-    assert g["maps/status"][:].tolist() == [1, 1, 0, 0, 0, 0] and np.all(np.isfinite(g["coefficients"][2:4]))
+    status = g["maps/status"][:].tolist()
+    done = status.count(1)  # 2, or 0 when batches [0, 1] and [2, 3] finished before the first write (written together)
+    assert done in (0, 2) and status == [1] * done + [0] * (6 - done) and np.all(np.isfinite(g["coefficients"][done:4]))
     assert _only_unfinished(store)
     rng = np.random.default_rng(11)
     for _ in range(4):  # SIGKILL from outside after random delays: any point of a run, writes included

@@ -86,14 +86,14 @@ def test_resume_after_kill_gives_the_same_store(inputs, reference_store, tmp_pat
     folder, _ = inputs
     store = tmp_path / "cache.zarr"
     args = ["scatter-preprocess", *[str(folder / n) for n in ORDER], "-o", str(store), *CONFIG_ARGS, "--no-progress",
-            "--maps-per-task", "1"]  # killed after exactly 2 maps
+            "--maps-per-task", "1"]  # killed after the write that stores the second map
     killed = run_cli(*args, env={"SCATTER_TEST_KILL_AFTER": "2"})
     assert killed.returncode == -9
-    status = zarr.open_group(str(store), mode="r")["maps/status"][:]
-    assert np.sum(status == 1) == 2
+    done = int(np.sum(zarr.open_group(str(store), mode="r")["maps/status"][:] == 1))
+    assert done >= 2  # more when tasks finished together were written together
     resumed = run_cli(*args)
     assert resumed.returncode == 0, resumed.stderr
-    assert "4 computed, 2 already done" in resumed.stdout
+    assert f"{6 - done} computed, {done} already done" in resumed.stdout
     assert_same_store(store, reference_store)
 
 
