@@ -215,6 +215,14 @@ class Cache:
         return cls(group)
 
     @classmethod
+    def is_cache(cls, url: str) -> bool:
+        """Whether `url` holds a group with this format's attribute (a cache, whatever its state)."""
+        try:
+            return zarr.open_group(_store(url, "r"), mode="r", zarr_format=3).attrs.get("format") == FORMAT
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, json.JSONDecodeError):
+            return False
+
+    @classmethod
     def exists(cls, url: str) -> bool:
         try:
             zarr.open_group(_store(url, "r"), mode="r", zarr_format=3)
@@ -348,18 +356,29 @@ class Cache:
     def drop_unreadable_chunks(self) -> list[int]:
         """Delete every result chunk that fails to decode and mark its maps pending, so that they
         are recomputed; returns their indices. A run starts with this: a read-modify-write of such
-        a chunk would fail, and the maps it held cannot be trusted."""
-        indices = set()
+        a chunk would fail, and the maps it held cannot be trusted. The maps are marked pending
+        (unreadable status chunks deleted first) before any data chunk is deleted, so an
+        interruption never leaves a done map without its data."""
+        unreadable = []  # (array, maps of the chunk)
         for name in self.result_arrays():
             array = self.array(name)
-            for rows, values, _ in chunk_reads(array):
-                if values is None:
-                    key = array.metadata.encode_chunk_key((rows.start // array.chunks[0], *([0] * (array.ndim - 1))))
-                    sync(array.store_path.store.delete(f"{array.store_path.path}/{key}"))
-                    indices.update(rows)
+            unreadable += [(array, rows) for rows, values, _ in chunk_reads(array) if values is None]
+        status_path = self.array("maps/status").path
+        for array, rows in unreadable:
+            if array.path == status_path:
+                self._delete_chunk(array, rows.start)
+        indices = sorted({i for _, rows in unreadable for i in rows})
         if indices:
             self.mark_pending(indices)
-        return sorted(indices)
+        for array, rows in unreadable:
+            if array.path != status_path:
+                self._delete_chunk(array, rows.start)
+        return indices
+
+    @staticmethod
+    def _delete_chunk(array: zarr.Array, first_map: int) -> None:
+        key = array.metadata.encode_chunk_key((first_map // array.chunks[0], *([0] * (array.ndim - 1))))
+        sync(array.store_path.store.delete(f"{array.store_path.path}/{key}"))
 
     def finish(self) -> None:
         """Record completion and consolidate metadata (once, at the end of a run)."""

@@ -27,7 +27,7 @@ from pipeline.config import ScatteringConfig
 from pipeline.errors import InputError
 from pipeline.harmonic import HEALPIX_EPSILON
 from pipeline.inputs import InputSpec
-from pipeline.lock import StoreLock
+from pipeline.lock import StoreLock, local_store_path
 from pipeline.readers import ReaderOptions
 from pipeline.scattering import scattering_plan
 from pipeline.tasks import scatter_files
@@ -83,11 +83,21 @@ def input_description(reader_options: ReaderOptions, healpix_epsilon: float) -> 
     return {"reader": reader_options.to_dict(), "healpix_epsilon": healpix_epsilon}
 
 
+def refuse_foreign_output(url: str) -> None:
+    """A local output that exists and is not a scattering cache (a folder of maps, another Zarr
+    store, a file) is never written into or replaced, with or without --overwrite."""
+    path = local_store_path(url)
+    if path is None or not path.exists() or (path.is_dir() and not any(path.iterdir())) or Cache.is_cache(url):
+        return
+    raise InputError(f"{url} exists and is not a scattering cache: choose a new output path (--overwrite replaces only a cache)")
+
+
 def open_or_create_cache(
     url: str, config: ScatteringConfig, inputs: dict, overwrite: bool
 ) -> Cache:
     """Resume a cache made with the same configuration, or create one; refuse a mismatch."""
     paths = [node.path for node in scattering_plan(config)]
+    refuse_foreign_output(url)
     if overwrite or not Cache.exists(url):
         return Cache.create(url, config, paths, inputs, overwrite=overwrite)
     cache = Cache.open(url, mode="r+")

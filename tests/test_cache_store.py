@@ -93,3 +93,36 @@ def test_a_batch_of_maps_apart_in_one_shared_chunk_keeps_every_map(tmp_path):
     for result in results:
         for name in data_shapes(config, len(paths)):
             np.testing.assert_array_equal(group[name][result.index], getattr(result, name), err_msg=name)
+
+
+def _written_cache(tmp_path, n_maps: int) -> Cache:
+    config = ScatteringConfig(L=32, J0=2)
+    paths = [node.path for node in scattering_plan(config)]
+    cache = Cache.create(str(tmp_path / "cache.zarr"), config, paths, {}, overwrite=False)
+    cache.add_maps([InputSpec(source=f"map{i}") for i in range(n_maps)])
+    rng = np.random.default_rng(2)
+    cache.write([MapResult(index=i, sha256=f"hash{i}", **{name: rng.standard_normal(shape) for name, shape in
+                                                          data_shapes(config, len(paths)).items()}) for i in range(n_maps)])
+    return cache
+
+
+@pytest.mark.parametrize("interrupted_in", ["mark_pending", "_delete_chunk"])
+def test_dropping_an_unreadable_chunk_interrupted_anywhere_leaves_no_done_map_without_data(tmp_path, monkeypatch, interrupted_in):
+    cache = _written_cache(tmp_path, 3)
+    chunk = tmp_path / "cache.zarr" / "means" / "c" / "0" / "0"
+    damaged = bytearray(chunk.read_bytes())
+    damaged[-1] ^= 0xFF
+    chunk.write_bytes(bytes(damaged))
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Cache, interrupted_in, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        Cache.open(str(tmp_path / "cache.zarr"), mode="r+").drop_unreadable_chunks()
+    monkeypatch.undo()
+    reopened = Cache.open(str(tmp_path / "cache.zarr"), mode="r+")
+    assert chunk.exists()  # nothing deleted before its maps were marked pending
+    assert list(reopened.status()) == [DONE if interrupted_in == "mark_pending" else PENDING] * 3
+    assert reopened.drop_unreadable_chunks() == [0, 1, 2]
+    assert list(reopened.status()) == [PENDING] * 3 and not chunk.exists()

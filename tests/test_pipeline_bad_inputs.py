@@ -143,3 +143,18 @@ def test_bad_run_options_are_one_line_errors(batch, tmp_path, option, message):
     store = tmp_path / "c.zarr"
     result = run_cli("scatter-preprocess", str(folder / "extra0.fits"), "-o", str(store), *CONFIG_ARGS, *option)
     assert result.returncode == 2 and result.stderr.strip() == f"error: {message}" and not store.exists()
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_an_output_that_is_not_a_cache_is_refused_and_left_as_it_was(batch, tmp_path, overwrite):
+    """-o pointing at a folder of maps (or any other content) must not be filled or wiped."""
+    folder, _, _, _, _ = batch
+    target = tmp_path / "maps"
+    shutil.copytree(folder, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    result = run_cli("scatter-preprocess", str(folder / "extra0.fits"), "-o", str(target), *CONFIG_ARGS, "--no-progress", *overwrite)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        f"error: {target} exists and is not a scattering cache: choose a new output path (--overwrite replaces only a cache)"
+    )
+    assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in folder.iterdir())
