@@ -75,7 +75,8 @@ def read_cache_index(path: str) -> CacheIndex:
     L0, n_paths = int(attrs["L0"]), int(attrs["n_paths"])
     try:
         shape = group["coefficients"].shape
-        status, labels, splits = (group[f"maps/{name}"][:] for name in ("status", "label", "split"))
+        status = group["maps/status"][:]  # its length is the number of maps (cache_format.md)
+        labels, splits = (group[f"maps/{name}"][: status.size] for name in ("label", "split"))
     except KeyError as err:
         raise InputError(f"cache {path!r} lacks the array {err}; expected the arrays of cache_format.md") from None
     if shape[1:] != (n_paths, L0 * L0):

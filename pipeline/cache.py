@@ -18,6 +18,7 @@ import json
 import math
 import uuid
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -284,7 +285,7 @@ class Cache:
         return self.array("maps/status").shape[0]
 
     def sources(self) -> list[str]:
-        return [str(s) for s in self.group["maps/source"][:]] if self.n_maps else []
+        return [str(s) for s in self.group["maps/source"][: self.n_maps]] if self.n_maps else []
 
     def status(self) -> np.ndarray:
         """Status of every map; a map whose status chunk cannot be read (corrupt) counts as pending."""
@@ -296,7 +297,11 @@ class Cache:
 
     def add_maps(self, specs: list[InputSpec]) -> list[int]:
         """Indices of `specs` in the cache: known sources keep theirs (their label and split must
-        agree), new ones are appended with their planner-written records."""
+        agree), new ones are appended with their planner-written records. The number of maps is
+        the length of maps/status, extended only after the new maps' records are written."""
+        repeated = sorted(source for source, count in Counter(s.source for s in specs).items() if count > 1)
+        if repeated:
+            raise InputError(f"{repeated[0]}: duplicate input (each map may be given once)")
         known = {s: i for i, s in enumerate(self.sources())}
         labels = self.group["maps/label"][:] if known else np.empty(0)
         splits = self.group["maps/split"][:] if known else np.empty(0)
@@ -309,21 +314,21 @@ class Cache:
                         f"{s.source} is in the cache with label {labels[i]} and split {splits[i]!r}; the inputs now "
                         f"say label {s.label} and split {s.split!r}: use a new output store or --overwrite"
                     )
-        start = self.n_maps
+        start, n = self.n_maps, self.n_maps + len(new)
         self._arrays.clear()  # handles are about to change shape
-        if new:
-            n = start + len(new)
-            for name in data_shapes(self.config, len(self.paths)):
+        planner_first = [*data_shapes(self.config, len(self.paths)), *(f"maps/{r}" for r in RECORDS if r != "status")]
+        for name in planner_first:  # longer than n_maps only after an interrupted append: trimmed
+            if self.group[name].shape[0] != n:
                 self.group[name].resize((n, *self.group[name].shape[1:]))
-            for name in RECORDS:
-                self.group[f"maps/{name}"].resize((n,))
+        if new:
             region = slice(start, n)
             self.group["maps/source"][region] = np.array([s.source for s in new], dtype=object)
             self.group["maps/label"][region] = np.array([-1 if s.label is None else s.label for s in new])
             self.group["maps/split"][region] = np.array([s.split or "" for s in new], dtype=object)
             self.group["maps/metadata"][region] = np.array([json.dumps(s.metadata, sort_keys=True) for s in new], dtype=object)
+            self.group["maps/status"].resize((n,))  # last: the maps exist once their records do
             known.update({s.source: start + k for k, s in enumerate(new)})
-            self._arrays.clear()
+        self._arrays.clear()
         return [known[s.source] for s in specs]
 
     def write(self, results: list[MapResult], before_status=None) -> None:
@@ -391,7 +396,7 @@ class Cache:
 
     def input_specs(self) -> list[InputSpec]:
         """The inputs as the planner recorded them (source, label, split, metadata), by cache index."""
-        columns = [self.group[f"maps/{name}"][:] for name in ("source", "label", "split", "metadata")]
+        columns = [self.group[f"maps/{name}"][: self.n_maps] for name in ("source", "label", "split", "metadata")]
         return [
             InputSpec(source=str(source), label=None if label < 0 else int(label), split=str(split) or None,
                       metadata=json.loads(str(metadata)))
@@ -399,4 +404,4 @@ class Cache:
         ]
 
     def records(self) -> dict[str, np.ndarray]:
-        return {name: self.group[f"maps/{name}"][:] for name in RECORDS if name != "status"} | {"status": self.status()}
+        return {name: self.group[f"maps/{name}"][: self.n_maps] for name in RECORDS if name != "status"} | {"status": self.status()}

@@ -29,7 +29,7 @@ def summary(cache: Cache) -> dict:
     """Plain-JSON overview: configuration, paths, counts by status, failures."""
     status = cache.status()
     attrs = cache.group.attrs.asdict()
-    errors = cache.group["maps/error"][:] if cache.n_maps else []
+    errors = cache.group["maps/error"][: cache.n_maps] if cache.n_maps else []
     sources = cache.sources()
     return {
         "config": attrs["config"],

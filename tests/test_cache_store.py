@@ -17,6 +17,7 @@ from zarr.storage import LocalStore
 
 from pipeline.cache import DONE, PENDING, Cache, InlineLocalStore, MapResult, data_shapes
 from pipeline.config import ScatteringConfig
+from pipeline.errors import InputError
 from pipeline.inputs import InputSpec
 from pipeline.scattering import scattering_plan
 
@@ -126,3 +127,42 @@ def test_dropping_an_unreadable_chunk_interrupted_anywhere_leaves_no_done_map_wi
     assert list(reopened.status()) == [DONE if interrupted_in == "mark_pending" else PENDING] * 3
     assert reopened.drop_unreadable_chunks() == [0, 1, 2]
     assert list(reopened.status()) == [PENDING] * 3 and not chunk.exists()
+
+
+@pytest.mark.parametrize("interrupted_before", ["maps/source", "maps/label", "maps/split", "maps/metadata", "maps/status"])
+def test_an_append_interrupted_anywhere_is_completed_by_the_next_run(tmp_path, monkeypatch, interrupted_before):
+    """The maps exist only once maps/status is extended, after their records: a rerun appends them
+    again in full (labels, splits, metadata), and a rerun with fewer inputs trims the extra rows."""
+    cache = _written_cache(tmp_path, 2)
+    old = [InputSpec(source=f"map{i}") for i in range(2)]
+    new = [InputSpec(source=f"new{i}", label=i, split="train", metadata={"snr": str(i)}) for i in range(3)]
+    write, resize = zarr.Array.__setitem__, zarr.Array.resize
+
+    def interrupt_writes(self, selection, value):
+        if self.path == interrupted_before:
+            raise KeyboardInterrupt
+        write(self, selection, value)
+
+    def interrupt_resizes(self, shape):
+        if self.path == interrupted_before:
+            raise KeyboardInterrupt
+        resize(self, shape)
+
+    monkeypatch.setattr(zarr.Array, "__setitem__", interrupt_writes)
+    monkeypatch.setattr(zarr.Array, "resize", interrupt_resizes)
+    with pytest.raises(KeyboardInterrupt):
+        cache.add_maps(old + new)
+    monkeypatch.undo()
+    reopened = Cache.open(str(tmp_path / "cache.zarr"), mode="r+")
+    assert reopened.n_maps == 2 and list(reopened.status()) == [DONE, DONE]
+    assert reopened.add_maps(old + new[:2]) == [0, 1, 2, 3]
+    assert reopened.input_specs() == old + new[:2]
+    assert all(reopened.group[name].shape[0] == 4 for name in data_shapes(reopened.config, len(reopened.paths)))
+    assert all(reopened.group[f"maps/{name}"].shape[0] == 4 for name in ("source", "label", "split", "metadata", "status"))
+
+
+def test_the_same_source_twice_is_refused(tmp_path):
+    cache = _written_cache(tmp_path, 1)
+    with pytest.raises(InputError, match=r"^map0: duplicate input \(each map may be given once\)$"):
+        cache.add_maps([InputSpec(source="map0"), InputSpec(source="new"), InputSpec(source="map0")])
+    assert cache.n_maps == 1
