@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from pipeline.cache import DONE, Cache
+from pipeline.cache import DONE, Cache, MapResult
 from pipeline.config import ScatteringConfig
 from pipeline.errors import InputError
 from pipeline.harmonic import HEALPIX_EPSILON
@@ -76,6 +76,18 @@ def batches(indices: list[int], n_workers: int, largest: int) -> list[list[int]]
         out.append(indices[start : start + size])
         start += size
     return out
+
+
+def task_results(future, items: list[tuple[int, str]]) -> list[MapResult]:
+    """The results of a finished task; a task that failed as a whole (its worker died repeatedly,
+    e.g. killed for memory, or an error outside any one map) fails each of its maps, one line each."""
+    if future.status == "finished":
+        return future.result()
+    reason = future.status  # "cancelled", "lost"
+    if future.status == "error":
+        err = future.exception()
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+    return [MapResult(index=index, error=f"{source}: the task computing it failed ({reason})") for index, source in items]
 
 
 def input_description(reader_options: ReaderOptions, healpix_epsilon: float) -> dict:
@@ -233,14 +245,15 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
         from tqdm import tqdm
 
         with dask_client(scheduler, workers) as client:
-            futures = []
+            futures, items_of = [], {}
             for batch in batches(pending, sum(client.nthreads().values()), batch_size or largest_batch(config.L)):
                 items = [(i, sources[i]) for i in batch]
                 key = f"scatter-{batch[0]}-{tokenize(items, config.to_dict(), reader_options.to_dict(), healpix_epsilon)}"
                 futures.append(client.submit(scatter_files, items, config, reader_options, healpix_epsilon, key=key))
+                items_of[key] = items
             with tqdm(total=len(pending), unit="map", disable=not progress, desc="scattering") as bar:
                 for finished in as_completed(futures).batches():
-                    results = [r for future in finished if future.status == "finished" for r in future.result()]
+                    results = [r for future in finished for r in task_results(future, items_of[future.key])]
                     torn = kill_after and kill_stage == "data" and written < kill_after <= written + len(results)
                     cache.write(results, before_status=(lambda: os.kill(os.getpid(), signal.SIGKILL)) if torn else None)
                     lock.refresh()
@@ -254,7 +267,5 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
                         break
                     if kill_after and not kill_stage and written >= kill_after:
                         os.kill(os.getpid(), signal.SIGKILL)
-                    for future in finished:
-                        future.result()  # a task's own error (e.g. its worker died repeatedly), once the rest is stored
     cache.finish()
     return RunSummary(url, len(specs), computed, len(indices) - len(pending), failures)

@@ -58,6 +58,10 @@ def scatter_file(
         if not message.startswith(source):
             message = f"{source}: {message}"
         return MapResult(index=index, error=message, seconds=time.perf_counter() - start)
+    except Exception as err:  # not a known input problem (out of memory, a library error): this map fails, the batch goes on
+        first_line = str(err).splitlines()[0] if str(err) else ""
+        return MapResult(index=index, error=f"{source}: unexpected {type(err).__name__} ({first_line})",
+                         seconds=time.perf_counter() - start)
     return MapResult(
         index=index,
         coefficients=result.coefficients,

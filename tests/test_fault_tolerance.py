@@ -17,8 +17,12 @@ import zarr
 
 from pipeline.cache import Cache
 from pipeline.inspection import verify
+from pipeline.config import ScatteringConfig
+from pipeline.inputs import expand_inputs
+from pipeline.readers import ReaderOptions
 from tests.pipeline_helpers import (
-    BIN, CONFIG_ARGS, HealpixGrid, alm_to_map, assert_same_store, dask_cluster, hp, random_alm, run_cli, write_inputs,
+    BIN, CONFIG_ARGS, CROSS_PROCESS_ROUNDING, J0, L, HealpixGrid, alm_to_map, assert_same_store, dask_cluster, hp,
+    random_alm, run_cli, store_contents, write_inputs,
 )
 
 ORDER = ["sky_ring.fits", "sky_nest.fits", "sky_nest.npy", "gl.npy", "extra0.fits", "extra1.fits"]
@@ -187,6 +191,45 @@ def test_a_writer_that_falls_behind_stores_the_tasks_finished_meanwhile_in_one_w
     assert sum(sizes) == len(inputs) and max(sizes[1:]) >= 2, sizes
     monkeypatch.undo()
     assert_same_store(store, clean_store)
+
+
+def test_an_unexpected_error_in_one_map_fails_that_map_only(inputs, monkeypatch):
+    from pipeline import tasks
+
+    def out_of_memory(source, options):
+        raise MemoryError("cannot allocate 12.0 GiB")
+
+    monkeypatch.setattr(tasks, "read_map", out_of_memory)
+    result = tasks.scatter_file(3, inputs[0], ScatteringConfig(L=L, J0=J0), ReaderOptions())
+    assert result.index == 3 and result.coefficients is None
+    assert result.error == f"{inputs[0]}: unexpected MemoryError (cannot allocate 12.0 GiB)"
+
+
+def test_a_task_that_fails_as_a_whole_fails_its_maps_and_the_run_goes_on(inputs, clean_store, tmp_path, monkeypatch):
+    """A task error outside any one map (as when its worker dies repeatedly): each of its maps is
+    recorded failed with one line, every other map is stored, the summary lists them."""
+    from dask.distributed import LocalCluster
+
+    from pipeline import run
+
+    scatter_files = run.scatter_files
+
+    def fails_on_map_2(items, *args):
+        if any(index == 2 for index, _ in items):
+            raise RuntimeError("worker lost\nsecond line")
+        return scatter_files(items, *args)
+
+    monkeypatch.setattr(run, "scatter_files", fails_on_map_2)
+    store = tmp_path / "cache.zarr"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        summary = run.preprocess(expand_inputs(inputs), str(store), ScatteringConfig(L=L, J0=J0), ReaderOptions(),
+                                 scheduler=cluster.scheduler_address, progress=False, batch_size=1)
+    assert summary.failures == [f"{inputs[2]}: the task computing it failed (RuntimeError: worker lost)"]
+    status = Cache.open(str(store)).status()
+    assert list(status) == [1, 1, 2, 1, 1, 1]
+    contents, clean = store_contents(store), store_contents(clean_store)
+    np.testing.assert_allclose(np.delete(contents["coefficients"], 2, axis=0), np.delete(clean["coefficients"], 2, axis=0),
+                               rtol=0, atol=CROSS_PROCESS_ROUNDING * np.abs(clean["coefficients"]).max())
 
 
 def test_unwritable_output_is_a_clear_error(inputs, tmp_path):
