@@ -385,6 +385,13 @@ class Cache:
         key = array.metadata.encode_chunk_key((first_map // array.chunks[0], *([0] * (array.ndim - 1))))
         sync(array.store_path.store.delete(f"{array.store_path.path}/{key}"))
 
+    def begin_run(self) -> None:
+        """Before a run changes anything: mark the cache incomplete, which also drops its consolidated
+        metadata (zarr rewrites the group's zarr.json without it), so that a run interrupted
+        after appending or recomputing maps never leaves a cache that says complete with a stale
+        consolidated view; ``finish`` restores both."""
+        self.group.attrs.update({"updated": _now(), "complete": False})
+
     def finish(self) -> None:
         """Record completion and consolidate metadata (once, at the end of a run)."""
         self.group.attrs.update({"updated": _now(), "complete": bool(np.all(self.status() == DONE))})

@@ -226,6 +226,7 @@ def preprocess(
 def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers, overwrite, fail_fast, progress,
          only_indices, batch_size, lock: StoreLock) -> RunSummary:
     cache = open_or_create_cache(url, config, input_description(reader_options, healpix_epsilon), overwrite)
+    cache.begin_run()
     indices = cache.add_maps(specs)
     dropped = cache.drop_unreadable_chunks()
     status = cache.status()

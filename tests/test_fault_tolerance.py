@@ -232,6 +232,30 @@ def test_a_task_that_fails_as_a_whole_fails_its_maps_and_the_run_goes_on(inputs,
                                rtol=0, atol=CROSS_PROCESS_ROUNDING * np.abs(clean["coefficients"]).max())
 
 
+def test_an_interrupted_run_never_leaves_a_cache_that_says_complete(inputs, clean_store, tmp_path, monkeypatch):
+    """A complete, consolidated cache gets new maps and the run is interrupted: the root no longer
+    claims completeness nor carries the consolidated view of the old arrays; a rerun restores both."""
+    from pipeline import run
+
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(clean_store, store)
+    root = json.loads((store / "zarr.json").read_text())
+    assert root["attributes"]["complete"] is True and root.get("consolidated_metadata")
+
+    def interrupted(self, specs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Cache, "add_maps", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run.preprocess(expand_inputs(inputs), str(store), ScatteringConfig(L=L, J0=J0), ReaderOptions(), progress=False)
+    monkeypatch.undo()
+    root = json.loads((store / "zarr.json").read_text())
+    assert root["attributes"]["complete"] is False and not root.get("consolidated_metadata")
+    assert run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress").returncode == 0
+    root = json.loads((store / "zarr.json").read_text())
+    assert root["attributes"]["complete"] is True and root.get("consolidated_metadata")
+
+
 def test_unwritable_output_is_a_clear_error(inputs, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
