@@ -1,24 +1,27 @@
-"""One writer per cache: an exclusive lock file beside the store that a killed run cannot leave stuck.
+"""One writer per cache: an exclusive lock beside the store, held with flock(2), so that the
+kernel releases it the moment its owner exits or is killed.
 
-The lock (``<store>.lock`` beside the store, so that creating or overwriting the store never
-touches it; plain JSON: pid, host, start time) is created atomically
-(O_CREAT | O_EXCL). A second run on the same store refuses with a clear message while the owner
-lives; a lock whose owner is dead (same host, pid gone) or silent for longer than
-``STALE_AFTER_S`` (another host; the owner refreshes it as it writes) is taken over.
-Local stores only: for remote (fsspec) stores the user must not start two runs at once.
+The lock file ``<store>.lock`` sits beside the store (creating or overwriting the store never
+touches it) and holds plain JSON (pid, host, start time) for the message a second run gets. To
+take the lock: open (or create) the file, flock it without waiting, then check that the path
+still names the file locked (its previous owner may have removed it in between) and start over
+if not. The owner removes the file while still holding the lock, so a file left by a killed run is
+unlocked and simply taken. Local stores only (NFSv4 carries flock between hosts; a file system
+without flock gets a note and no lock): for remote (fsspec) stores the user must not start two
+runs at once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
 from pipeline.errors import InputError
-
-STALE_AFTER_S = 600.0
 
 
 def local_store_path(url: str) -> Path | None:
@@ -27,14 +30,18 @@ def local_store_path(url: str) -> Path | None:
     return None if "://" in url else Path(url)
 
 
-def _alive(pid: int) -> bool:
+def _owner(fd: int) -> dict:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 class StoreLock:
@@ -42,45 +49,38 @@ class StoreLock:
         root = local_store_path(url)
         self.path = None if root is None else root.with_name(root.name + ".lock")
         self.url = url
-        self._last_refresh = 0.0
-
-    def _owner_is_gone(self, owner: dict) -> bool:
-        if owner.get("host") == socket.gethostname():
-            return not _alive(int(owner.get("pid", -1)))
-        return time.time() - self.path.stat().st_mtime > STALE_AFTER_S
+        self._fd: int | None = None
 
     def __enter__(self) -> "StoreLock":
         if self.path is None:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
-        for _ in range(2):
+        while True:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    owner = json.loads(self.path.read_text() or "{}")
-                except (OSError, json.JSONDecodeError):
-                    owner = {}
-                if owner and not self._owner_is_gone(owner):
-                    raise InputError(
-                        f"{self.url} is being written by another run (pid {owner.get('pid')} on {owner.get('host')}): "
-                        f"wait for it to finish; if that run is dead, delete {self.path}"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its owner was killed
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(record)
-            self._last_refresh = time.time()
-            return self
-        raise InputError(f"could not take the lock {self.path}: another run is starting on the same store")
-
-    def refresh(self) -> None:
-        """Show other hosts that the owner is alive (at most every 30 s)."""
-        if self.path is not None and time.time() - self._last_refresh > 30:
-            os.utime(self.path)
-            self._last_refresh = time.time()
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = _owner(fd)
+                os.close(fd)
+                raise InputError(
+                    f"{self.url} is being written by another run (pid {owner.get('pid', '?')} on {owner.get('host', '?')}): "
+                    f"wait for it to finish"
+                ) from None
+            except OSError as err:  # a file system without flock
+                os.close(fd)
+                print(f"note: cannot lock {self.path} ({err.strerror}): do not start two runs on {self.url} at once",
+                      file=sys.stderr)
+                return self
+            if _still_named(fd, self.path):
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode(), 0)
+        self._fd = fd
+        return self
 
     def __exit__(self, *exc) -> None:
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)  # still locked: nobody else can hold this file now
+            os.close(self._fd)
+            self._fd = None

@@ -218,13 +218,13 @@ def preprocess(
     only_indices: recompute exactly these cache indices (used by ``verify --repair``).
     batch_size: most maps per Dask task (default ``largest_batch``; see ``batches``).
     """
-    with StoreLock(url) as lock:
+    with StoreLock(url):
         return _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers, overwrite, fail_fast,
-                    progress, only_indices, batch_size, lock)
+                    progress, only_indices, batch_size)
 
 
 def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers, overwrite, fail_fast, progress,
-         only_indices, batch_size, lock: StoreLock) -> RunSummary:
+         only_indices, batch_size) -> RunSummary:
     cache = open_or_create_cache(url, config, input_description(reader_options, healpix_epsilon), overwrite)
     cache.begin_run()
     indices = cache.add_maps(specs)
@@ -257,7 +257,6 @@ def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers
                     results = [r for future in finished for r in task_results(future, items_of[future.key])]
                     torn = kill_after and kill_stage == "data" and written < kill_after <= written + len(results)
                     cache.write(results, before_status=(lambda: os.kill(os.getpid(), signal.SIGKILL)) if torn else None)
-                    lock.refresh()
                     written += len(results)
                     computed += sum(not r.error for r in results)
                     bar.update(len(results))

@@ -8,7 +8,9 @@ import errno
 import json
 import os
 import shutil
+import socket
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -115,22 +117,24 @@ def test_resuming_maps_with_done_maps_between_them_loses_nothing(inputs, clean_s
     assert_same_store(store, clean_store)
 
 
-def test_a_second_concurrent_run_is_refused_and_a_dead_owner_does_not_block(inputs, clean_store, tmp_path):
+def test_a_second_concurrent_run_is_refused_and_a_killed_owner_does_not_block(inputs, clean_store, tmp_path):
     store = tmp_path / "cache.zarr"
     shutil.copytree(clean_store, store)
     lock = tmp_path / "cache.zarr.lock"
-    sleeper = subprocess.Popen(["sleep", "60"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pipeline.lock import StoreLock; StoreLock(sys.argv[1]).__enter__(); "
+         "print('held', flush=True); time.sleep(120)", str(store)], stdout=subprocess.PIPE)
     try:
-        lock.write_text(json.dumps({"pid": sleeper.pid, "host": os.uname().nodename, "started": time.time()}))
+        assert holder.stdout.readline() == b"held\n"
         refused = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress")
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert refused.stderr.strip() == (
-            f"error: {store} is being written by another run (pid {sleeper.pid} on {os.uname().nodename}): "
-            f"wait for it to finish; if that run is dead, delete {lock}"
+            f"error: {store} is being written by another run (pid {holder.pid} on {socket.gethostname()}): wait for it to finish"
         )
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        holder.kill()
+        holder.wait()
+    assert lock.exists()  # left by the killed owner, no longer locked
     resumed = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress")
     assert resumed.returncode == 0 and not lock.exists()
     assert_same_store(store, clean_store)
