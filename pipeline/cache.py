@@ -58,6 +58,9 @@ RECORDS = {
     "peak_rss_mb": ("float64", math.nan),
     "status": ("uint8", PENDING),
 }
+PLANNER_RECORDS = ("source", "label", "split", "metadata")
+"""Written when maps are added: which input each map is. A damaged chunk of these cannot be recomputed."""
+DAMAGED_PLANNER_RECORDS = "the records of which input each map is are damaged; rebuild the cache with --overwrite"
 RESULT_RECORDS = ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb", "error")
 RECORD_CHUNK_MAPS = 256
 """Maps per chunk of the per-map records, and the most for the small data arrays."""
@@ -284,8 +287,17 @@ class Cache:
     def n_maps(self) -> int:
         return self.array("maps/status").shape[0]
 
+    def planner_records(self, name: str) -> np.ndarray:
+        """Planner record `name` (PLANNER_RECORDS) of every map; InputError if a chunk no longer decodes."""
+        blocks = []
+        for _, values, error in chunk_reads(self.array(f"maps/{name}")):
+            if error:
+                raise InputError(f"{error}: {DAMAGED_PLANNER_RECORDS}")
+            blocks.append(values)
+        return np.concatenate(blocks)[: self.n_maps] if blocks else np.empty(0, dtype=self.array(f"maps/{name}").dtype)
+
     def sources(self) -> list[str]:
-        return [str(s) for s in self.group["maps/source"][: self.n_maps]] if self.n_maps else []
+        return [str(s) for s in self.planner_records("source")]
 
     def status(self) -> np.ndarray:
         """Status of every map; a map whose status chunk cannot be read (corrupt) counts as pending."""
@@ -303,8 +315,8 @@ class Cache:
         if repeated:
             raise InputError(f"{repeated[0]}: duplicate input (each map may be given once)")
         known = {s: i for i, s in enumerate(self.sources())}
-        labels = self.group["maps/label"][:] if known else np.empty(0)
-        splits = self.group["maps/split"][:] if known else np.empty(0)
+        labels = self.planner_records("label") if known else np.empty(0)
+        splits = self.planner_records("split") if known else np.empty(0)
         new = [s for s in specs if s.source not in known]
         for s in specs:
             if s.source in known:
@@ -403,12 +415,9 @@ class Cache:
 
     def input_specs(self) -> list[InputSpec]:
         """The inputs as the planner recorded them (source, label, split, metadata), by cache index."""
-        columns = [self.group[f"maps/{name}"][: self.n_maps] for name in ("source", "label", "split", "metadata")]
+        columns = [self.planner_records(name) for name in PLANNER_RECORDS]
         return [
             InputSpec(source=str(source), label=None if label < 0 else int(label), split=str(split) or None,
                       metadata=json.loads(str(metadata)))
             for source, label, split, metadata in zip(*columns)
         ]
-
-    def records(self) -> dict[str, np.ndarray]:
-        return {name: self.group[f"maps/{name}"][: self.n_maps] for name in RECORDS if name != "status"} | {"status": self.status()}

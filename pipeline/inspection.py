@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.cache import DONE, FAILED, PENDING, RECORDS, RESULT_RECORDS, Cache, chunk_reads, data_shapes
+from pipeline.cache import (
+    DAMAGED_PLANNER_RECORDS, DONE, FAILED, PENDING, PLANNER_RECORDS, RECORDS, RESULT_RECORDS, Cache, chunk_reads, data_shapes,
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ def verify(cache: Cache) -> list[Problem]:
     for name in RECORDS:
         if cache.group[f"maps/{name}"].shape != (n,):
             problems.append(Problem(None, "", f"record maps/{name} has {cache.group[f'maps/{name}'].shape[0]} entries, expected {n}"))
+    for name in PLANNER_RECORDS:
+        problems += [Problem(None, "", f"{error}: {DAMAGED_PLANNER_RECORDS}") for _, _, error in chunk_reads(cache.array(f"maps/{name}")) if error]
     if problems:
         return problems
     sources = cache.sources()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -115,6 +116,29 @@ def test_resuming_maps_with_done_maps_between_them_loses_nothing(inputs, clean_s
     assert resumed.returncode == 0 and "3 computed, 3 already done" in resumed.stdout, resumed.stdout + resumed.stderr
     assert verify(Cache.open(str(store))) == []
     assert_same_store(store, clean_store)
+
+
+def test_a_damaged_record_of_which_input_each_map_is_asks_for_a_rebuild_without_traceback(inputs, clean_store, tmp_path):
+    """maps/source cannot be recomputed (it says which file each map is): verify names it (exit 1),
+    inspect and a rerun stop with one line (exit 2), and no data is touched."""
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(clean_store, store)
+    chunk = _chunk_file(store, "maps/source", 0)
+    damaged = bytearray(chunk.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(damaged))
+    expected = (re.escape("maps/source chunk unreadable (ValueError: Stored and computed checksum do not match. Stored: ")
+                + ".*" + re.escape("): the records of which input each map is are damaged; rebuild the cache with --overwrite"))
+    found = run_cli("scatter-cache", "verify", str(store))
+    assert found.returncode == 1 and "Traceback" not in found.stderr
+    assert re.fullmatch(f"problem: {expected}", found.stdout.splitlines()[0])
+    for args in (["scatter-cache", "inspect", str(store)], ["scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS]):
+        refused = run_cli(*args)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert re.fullmatch(f"error: {expected}", refused.stderr.strip())
+    assert chunk.read_bytes() == bytes(damaged)
+    assert all(_chunk_file(store, "coefficients", i).read_bytes() == _chunk_file(clean_store, "coefficients", i).read_bytes()
+               for i in range(len(inputs)))
 
 
 def test_a_second_concurrent_run_is_refused_and_a_killed_owner_does_not_block(inputs, clean_store, tmp_path):
