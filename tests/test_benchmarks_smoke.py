@@ -78,3 +78,20 @@ def test_our_wavelet_transform_from_a_map_equals_the_one_from_coefficients(rng):
     assert all(relative_error(a, b) < 1e-12 for a, b in zip(wav_a, wav_b))
     assert [w.shape for w in wav_a] == [(config.wavelet_bandlimit(j), 2 * config.wavelet_bandlimit(j) - 1)
                                         for j in range(config.J0, config.J + 1)]
+
+
+def test_bench_pipeline_runs_and_reports_every_ratio(tmp_path):
+    """Tiny run of benchmarks/bench_pipeline.py: one repeat, the JSON holds the ratios it prints."""
+    import json
+
+    out = tmp_path / "bench_pipeline.json"
+    done = subprocess.run([sys.executable, "benchmarks/bench_pipeline.py", "--L", "32", "--maps", "4", "--repeats", "1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(out.read_text())
+    (repeat,) = row["repeats"]
+    assert row["L"] == 32 and row["maps"] == 4 and set(repeat["runs"]) == {"1", "2"}
+    assert repeat["two_bare_processes_speedup"] == repeat["bare_transform_s_per_map"] / repeat["two_bare_processes_s_per_map"]
+    two = repeat["runs"]["2"]
+    assert two["speedup_vs_two_bare_processes"] == pytest.approx(two["speedup_vs_1_worker"] / repeat["two_bare_processes_speedup"])
+    assert "the machine's ceiling for 2 workers" in done.stdout
