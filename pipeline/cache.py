@@ -16,6 +16,7 @@ import asyncio
 import datetime as _dt
 import json
 import math
+import os
 import uuid
 import warnings
 from collections import Counter
@@ -154,6 +155,12 @@ def chunk_reads(array: zarr.Array, block_bytes: int = 2**26):
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def input_identity(source: str) -> str:
+    """What makes two spellings of a source one input: the real path of a local file ("maps/a.npy",
+    "./maps/a.npy" and a symlink to it are one map), the URL itself otherwise."""
+    return source if "://" in source else os.path.realpath(source)
 
 
 def maps_per_chunk(name: str, shape: tuple[int, ...]) -> int:
@@ -311,16 +318,18 @@ class Cache:
         """Indices of `specs` in the cache: known sources keep theirs (their label and split must
         agree), new ones are appended with their planner-written records. The number of maps is
         the length of maps/status, extended only after the new maps' records are written."""
-        repeated = sorted(source for source, count in Counter(s.source for s in specs).items() if count > 1)
+        identities = [input_identity(s.source) for s in specs]
+        counts = Counter(identities)
+        repeated = [s.source for s, key in zip(specs, identities) if counts[key] > 1]
         if repeated:
             raise InputError(f"{repeated[0]}: duplicate input (each map may be given once)")
-        known = {s: i for i, s in enumerate(self.sources())}
+        known = {input_identity(s): i for i, s in enumerate(self.sources())}
         labels = self.planner_records("label") if known else np.empty(0)
         splits = self.planner_records("split") if known else np.empty(0)
-        new = [s for s in specs if s.source not in known]
-        for s in specs:
-            if s.source in known:
-                i = known[s.source]
+        new = [s for s, key in zip(specs, identities) if key not in known]
+        for s, key in zip(specs, identities):
+            if key in known:
+                i = known[key]
                 if (s.label if s.label is not None else -1) != labels[i] or (s.split or "") != splits[i]:
                     raise InputError(
                         f"{s.source} is in the cache with label {labels[i]} and split {splits[i]!r}; the inputs now "
@@ -339,9 +348,9 @@ class Cache:
             self.group["maps/split"][region] = np.array([s.split or "" for s in new], dtype=object)
             self.group["maps/metadata"][region] = np.array([json.dumps(s.metadata, sort_keys=True) for s in new], dtype=object)
             self.group["maps/status"].resize((n,))  # last: the maps exist once their records do
-            known.update({s.source: start + k for k, s in enumerate(new)})
+            known.update({input_identity(s.source): start + k for k, s in enumerate(new)})
         self._arrays.clear()
-        return [known[s.source] for s in specs]
+        return [known[key] for key in identities]
 
     def write(self, results: list[MapResult], before_status=None) -> None:
         """Write the data (chunk-aligned for the coefficients) and records of a batch of maps, the

@@ -166,3 +166,17 @@ def test_the_same_source_twice_is_refused(tmp_path):
     with pytest.raises(InputError, match=r"^map0: duplicate input \(each map may be given once\)$"):
         cache.add_maps([InputSpec(source="map0"), InputSpec(source="new"), InputSpec(source="map0")])
     assert cache.n_maps == 1
+
+
+def test_another_spelling_of_a_known_source_is_the_same_map(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "a.npy").write_bytes(b"")
+    (tmp_path / "link.npy").symlink_to(tmp_path / "maps" / "a.npy")
+    cache = _written_cache(tmp_path, 0)
+    assert cache.add_maps([InputSpec(source="maps/a.npy")]) == [0]
+    assert cache.add_maps([InputSpec(source="./maps/a.npy"), InputSpec(source="maps/b.npy")]) == [0, 1]
+    assert cache.add_maps([InputSpec(source=str(tmp_path / "link.npy"))]) == [0]
+    assert cache.sources() == ["maps/a.npy", "maps/b.npy"]
+    with pytest.raises(InputError, match="duplicate input"):
+        cache.add_maps([InputSpec(source="maps/a.npy"), InputSpec(source="./maps/a.npy")])
