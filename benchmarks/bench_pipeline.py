@@ -1,15 +1,18 @@
 """Throughput of scatter-preprocess: maps/s with 1 and 2 local workers, overhead over the bare
 transform, peak memory per worker. Prints a table, writes benchmarks/results/bench_pipeline.json.
 
-The bare transform is timed in this process on the same maps (read + analyse + scatter, one
-thread), and, as the machine's own ceiling for 2 workers, in two independent processes at once
-(half the maps each, no Dask, no store): on a shared or virtual 2-core machine two busy cores are
-often slower each than one, and no pipeline can beat that. The pipeline runs on already started LocalClusters of the same kind the command makes
-(processes, one thread each), warmed by a first small run, so its wall time is steady-state
-throughput: overhead = pipeline time x workers / bare time - 1. Cluster start-up is reported apart.
-This machine's speed drifts by 10 % and more between runs of a few seconds, so each repeat times
-the bare transform, two bare processes, 1 worker and 2 workers back to back, and ratios are formed within a repeat;
-the table gives their medians and the JSON every repeat.
+The bare transform (the task function on the same maps: read + analyse + scatter, one thread) is
+timed in a fresh warmed process, and, as the machine's own ceiling for 2 workers, in two such
+processes at once (half the maps each, no Dask, no store): on a shared or virtual 2-core machine
+two busy cores are often slower each than one, and no pipeline can beat that. (Timed in this
+process instead, the bare transform was up to 15 % slower than one pipeline worker: this process
+also hosts the clusters' schedulers and nannies.) The pipeline runs on already started
+LocalClusters of the same kind the command makes (processes, one thread each), warmed by a first
+small run, so its wall time is steady-state throughput: overhead = pipeline time x workers / bare
+time - 1. Cluster start-up is reported apart. This machine's speed drifts by 10 % and more between
+runs of a few seconds, so each repeat times one bare process, two bare processes, 1 worker and
+2 workers back to back, and ratios are formed within a repeat; the table gives their medians and
+the JSON every repeat.
 
     python benchmarks/bench_pipeline.py                      # L = 256 and 1024
     python benchmarks/bench_pipeline.py --L 256 --maps 8 --repeats 1    # quick
@@ -53,15 +56,8 @@ def write_maps(folder: Path, L: int, n: int) -> list[str]:
     return sorted(str(p) for p in folder.glob("*.npy"))
 
 
-def bare_seconds_per_map(files: list[str], config: ScatteringConfig, options: ReaderOptions) -> float:
-    start = time.perf_counter()
-    for i, f in enumerate(files):
-        scatter_file(i, f, config, options)
-    return (time.perf_counter() - start) / len(files)
-
-
 def _timed_bare_process(files: list[str], L: int, ready, spans) -> None:
-    """Child of ``parallel_bare_seconds_per_map``: warm, wait for the others, time its maps."""
+    """Child of ``bare_seconds_per_map``: warm, wait for the others, time its maps."""
     config, options = ScatteringConfig(L=L), ReaderOptions()
     scatter_file(0, files[0], config, options)
     ready.wait()
@@ -71,8 +67,8 @@ def _timed_bare_process(files: list[str], L: int, ready, spans) -> None:
     spans.put((start, time.perf_counter()))
 
 
-def parallel_bare_seconds_per_map(files: list[str], L: int, n_processes: int) -> float:
-    """Wall time per map of the bare transform in `n_processes` independent processes started
+def bare_seconds_per_map(files: list[str], L: int, n_processes: int) -> float:
+    """Wall time per map of the bare transform in `n_processes` fresh, warmed processes started
     together (every n-th map each); the CLOCK_MONOTONIC spans of the processes are comparable."""
     context = multiprocessing.get_context("spawn")
     ready, spans = context.Barrier(n_processes), context.Queue()
@@ -102,7 +98,6 @@ def measure(L: int, n_maps: int, workers: tuple[int, ...], repeats: int) -> dict
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as clusters:
         tmp = Path(tmp)
         files = write_maps(tmp, L, n_maps)
-        scatter_file(0, files[0], config, options)  # warm the filter bank, as a worker's first task does
         addresses, startup = {}, {}
         for n in workers:
             start = time.perf_counter()
@@ -112,8 +107,8 @@ def measure(L: int, n_maps: int, workers: tuple[int, ...], repeats: int) -> dict
             shutil.rmtree(tmp / "warm.zarr")
         row = {"L": L, "maps": n_maps, "cluster_startup_s": startup, "repeats": []}
         for _ in range(repeats):
-            bare = bare_seconds_per_map(files, config, options)
-            two_bare = parallel_bare_seconds_per_map(files, L, 2)
+            bare = bare_seconds_per_map(files, L, 1)
+            two_bare = bare_seconds_per_map(files, L, 2)
             runs = {n: pipeline_run(files, tmp / f"cache{n}.zarr", config, options, addresses[n]) for n in workers}
             for n, r in runs.items():
                 r["overhead"] = r["wall_s"] * n / (bare * n_maps) - 1
