@@ -136,6 +136,8 @@ def measure(L: int, n_maps: int, workers: tuple[int, ...], repeats: int) -> dict
 @click.option("--repeats", type=int, default=5, show_default=True, help="bare / 2 bare processes / 1 worker / 2 workers back to back, this many times")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=RESULTS, show_default=True)
 def main(Ls, n_maps, repeats, out):
+    if n_maps == 1:
+        raise click.BadParameter("at least 2 maps: two bare processes take half each", param_hint="--maps")
     rows = [measure(L, n_maps or (200 if L <= 256 else 32), (1, 2), repeats) for L in Ls]
     print(f"\n{'L':>6} {'maps':>5} {'bare s/map':>10} {'workers':>7} {'maps/s':>8} {'speedup':>8} {'overhead':>9} {'peak RSS MB':>11}   per repeat: speedup / overhead")
     for row in rows:
@@ -151,7 +153,7 @@ def main(Ls, n_maps, repeats, out):
               f"{row['median_2_workers_vs_two_bare_processes']:.2f} of it (per repeat: {share})")
     print("(medians over the repeats; cluster start-up: " + ", ".join(
         f"L = {row['L']}: " + " / ".join(f"{s:.1f} s" for s in row["cluster_startup_s"].values()) for row in rows) + ")")
-    out.parent.mkdir(exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
     print(f"\nwrote {out}")
 

@@ -112,7 +112,8 @@ def run_cli(source: Path, L: int, store: Path) -> dict:
     wall = time.perf_counter() - start
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited {process.returncode}:\n{output}")
-    records = Cache.open(str(store)).records()
+    maps = Cache.open(str(store)).group["maps"]
+    records = {name: maps[name][:] for name in ("seconds", "analysis_residual", "peak_rss_mb")}
     worker, worker_mb = sampler.largest()
     return {
         "command": " ".join(["scatter-preprocess", source.name, "-o", store.name, *command[4:]]),

@@ -16,7 +16,6 @@ import asyncio
 import datetime as _dt
 import json
 import math
-import os
 import uuid
 import warnings
 from collections import Counter
@@ -30,8 +29,8 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore
 
 from pipeline.config import ScatteringConfig
-from pipeline.errors import InputError
-from pipeline.inputs import InputSpec
+from pipeline.errors import InputError, describe
+from pipeline.inputs import InputSpec, input_identity
 from pipeline.provenance import provenance
 
 FORMAT = "sphere-scatter-cache"
@@ -149,18 +148,11 @@ def chunk_reads(array: zarr.Array, block_bytes: int = 2**26):
             try:
                 yield rows, np.asarray(array[rows.start : rows.stop]), ""
             except Exception as err:  # noqa: PERF203 - any decode failure of this chunk is a finding
-                reason = str(err).splitlines()[0] if str(err) else ""
-                yield rows, None, f"{array.path} chunk unreadable ({type(err).__name__}: {reason})"
+                yield rows, None, f"{array.path} chunk unreadable ({describe(err)})"
 
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def input_identity(source: str) -> str:
-    """What makes two spellings of a source one input: the real path of a local file ("maps/a.npy",
-    "./maps/a.npy" and a symlink to it are one map), the URL itself otherwise."""
-    return source if "://" in source else os.path.realpath(source)
 
 
 def maps_per_chunk(name: str, shape: tuple[int, ...]) -> int:
@@ -171,8 +163,11 @@ def maps_per_chunk(name: str, shape: tuple[int, ...]) -> int:
     return max(1, min(RECORD_CHUNK_MAPS, SMALL_CHUNK_BYTES // (8 * math.prod(shape))))
 
 
+DATA_ARRAYS = ("coefficients", "means", "power_spectra", "input_power_spectra")
+
+
 def data_shapes(config: ScatteringConfig, n_paths: int) -> dict[str, tuple[int, ...]]:
-    """Per-map shape of each data array."""
+    """Per-map shape of each data array (DATA_ARRAYS)."""
     return {
         "coefficients": (n_paths, config.L0**2),
         "means": (n_paths,),
@@ -210,6 +205,9 @@ class Cache:
             raise InputError(
                 f"cache schema version {attrs.get('schema_version')!r} is not supported: expected {SCHEMA_VERSION}"
             )
+        missing = [name for name in ("paths", *DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS)) if name not in group]
+        if missing:
+            raise InputError(f"{group.store} lacks {', '.join(missing)} (its creation was interrupted): rerun with --overwrite")
         self._arrays: dict[str, zarr.Array] = {}  # open handles: each lookup costs a metadata read
         self.config = ScatteringConfig.from_dict(attrs["config"])
         self.paths = [tuple(p) for p in attrs["paths"]]
@@ -247,25 +245,25 @@ class Cache:
     ) -> "Cache":
         """A new, empty cache (0 maps). With overwrite, an existing store at `url` is replaced."""
         mode = "w" if overwrite else "w-"
-        group = zarr.open_group(_store(url, mode), mode=mode, zarr_format=3)
         depth = max(len(p) for p in paths)
-        group.attrs.update(
-            {
-                "format": FORMAT,
-                "schema_version": SCHEMA_VERSION,
-                "config": config.to_dict(),
-                "config_hash": config.hash(),
-                "L0": config.L0,
-                "n_paths": len(paths),
-                "paths": [list(p) for p in paths],
-                "coefficient_layout": COEFFICIENT_LAYOUT,
-                "input": input_options,
-                "provenance": provenance(),
-                "created": _now(),
-                "updated": _now(),
-                "complete": False,
-            }
-        )
+        attributes = {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "config": config.to_dict(),
+            "config_hash": config.hash(),
+            "L0": config.L0,
+            "n_paths": len(paths),
+            "paths": [list(p) for p in paths],
+            "coefficient_layout": COEFFICIENT_LAYOUT,
+            "input": input_options,
+            "provenance": provenance(),
+            "created": _now(),
+            "updated": _now(),
+            "complete": False,
+        }
+        # in the group's first zarr.json: an interrupted creation leaves a (broken) cache, which
+        # --overwrite replaces, never an unmarked group that refuse_foreign_output would protect
+        group = zarr.open_group(_store(url, mode), mode=mode, zarr_format=3, attributes=attributes)
         table = np.full((len(paths), depth), -1, dtype=np.int32)
         for i, p in enumerate(paths):
             table[i, : len(p)] = p
@@ -338,9 +336,11 @@ class Cache:
         start, n = self.n_maps, self.n_maps + len(new)
         self._arrays.clear()  # handles are about to change shape
         planner_first = [*data_shapes(self.config, len(self.paths)), *(f"maps/{r}" for r in RECORDS if r != "status")]
-        for name in planner_first:  # longer than n_maps only after an interrupted append: trimmed
-            if self.group[name].shape[0] != n:
-                self.group[name].resize((n, *self.group[name].shape[1:]))
+        resized = [name for name in planner_first if self.group[name].shape[0] != n]  # longer only after an interrupted append
+        if new or resized:
+            self.begin_run()  # the inputs are valid, the cache is about to change
+        for name in resized:
+            self.group[name].resize((n, *self.group[name].shape[1:]))
         if new:
             region = slice(start, n)
             self.group["maps/source"][region] = np.array([s.source for s in new], dtype=object)
@@ -393,7 +393,7 @@ class Cache:
         for array, rows in unreadable:
             if array.path == status_path:
                 self._delete_chunk(array, rows.start)
-        indices = sorted({i for _, rows in unreadable for i in rows})
+        indices = sorted({i for _, rows in unreadable for i in rows if i < self.n_maps})
         if indices:
             self.mark_pending(indices)
         for array, rows in unreadable:

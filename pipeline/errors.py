@@ -14,6 +14,12 @@ class InputError(ValueError):
     """Invalid user input: the message says what was expected."""
 
 
+def describe(err: BaseException) -> str:
+    """One line for any exception: its type and the first line of its message."""
+    message = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
 def user_errors(command):
     """Turn a user's mistake into one line on stderr and exit code 2."""
 

@@ -110,10 +110,16 @@ def _map_files(paths: Iterable[Path]) -> list[Path]:
     return sorted(p for p in paths if p.suffix.lower() in MAP_EXTENSIONS and p.is_file())
 
 
+def input_identity(source: str) -> str:
+    """What makes two spellings of a source one input: the real path of a local file ("maps/a.npy",
+    "./maps/a.npy" and a symlink to it are one map), the URL itself otherwise."""
+    return source if "://" in source else os.path.realpath(source)
+
+
 def _refuse_duplicates(specs: list[InputSpec]) -> None:
     first: dict[str, str] = {}
     for spec in specs:
-        key = os.path.realpath(spec.source)
+        key = input_identity(spec.source)
         if key in first:
             raise InputError(f"{spec.source}: duplicate input (the same file as {first[key]})")
         first[key] = spec.source

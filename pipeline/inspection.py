@@ -51,16 +51,24 @@ def summary(cache: Cache) -> dict:
     }
 
 
+def _map_chunks(cache: Cache, name: str):
+    """``chunk_reads`` of array `name`, rows limited to the cache's maps (arrays may be longer)."""
+    for rows, values, error in chunk_reads(cache.array(name)):
+        if rows.start < cache.n_maps:
+            yield range(rows.start, min(rows.stop, cache.n_maps)), values, error
+
+
 def verify(cache: Cache) -> list[Problem]:
     """Every problem found, by map; an empty list means every done map is fully and correctly stored."""
     problems: list[Problem] = []
     n = cache.n_maps
     shapes = data_shapes(cache.config, len(cache.paths))
-    for name, shape in shapes.items():
-        if cache.group[name].shape != (n, *shape):
-            problems.append(Problem(None, "", f"array {name} has shape {cache.group[name].shape}, expected {(n, *shape)}"))
+    for name, shape in shapes.items():  # longer than N (an interrupted append, trimmed by the next run) is fine
+        found = cache.group[name].shape
+        if found[0] < n or found[1:] != shape:
+            problems.append(Problem(None, "", f"array {name} has shape {found}, expected ({n} or more, *{shape})"))
     for name in RECORDS:
-        if cache.group[f"maps/{name}"].shape != (n,):
+        if cache.group[f"maps/{name}"].shape[0] < n:
             problems.append(Problem(None, "", f"record maps/{name} has {cache.group[f'maps/{name}'].shape[0]} entries, expected {n}"))
     for name in PLANNER_RECORDS:
         problems += [Problem(None, "", f"{error}: {DAMAGED_PLANNER_RECORDS}") for _, _, error in chunk_reads(cache.array(f"maps/{name}")) if error]
@@ -69,7 +77,7 @@ def verify(cache: Cache) -> list[Problem]:
     sources = cache.sources()
     status = cache.status()
     for name in (f"maps/{r}" for r in (*RESULT_RECORDS, "status")):  # records lost: their maps are suspect
-        for rows, values, error in chunk_reads(cache.array(name)):
+        for rows, values, error in _map_chunks(cache, name):
             if error:
                 problems += [Problem(i, sources[i], error) for i in rows]
             elif name == "maps/error":
@@ -79,7 +87,7 @@ def verify(cache: Cache) -> list[Problem]:
                              for i in rows if status[i] == DONE and len(str(values[i - rows.start])) != 64]
     problems += [Problem(i, sources[i], "not computed yet (pending)") for i in np.flatnonzero(status == PENDING)]
     for name in shapes:
-        for rows, values, error in chunk_reads(cache.array(name)):
+        for rows, values, error in _map_chunks(cache, name):
             for i in rows:
                 if status[i] != DONE:
                     continue

@@ -24,7 +24,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from pipeline.cache import DONE, Cache, MapResult
 from pipeline.config import ScatteringConfig
-from pipeline.errors import InputError
+from pipeline.errors import InputError, describe
 from pipeline.harmonic import HEALPIX_EPSILON
 from pipeline.inputs import InputSpec
 from pipeline.lock import StoreLock, local_store_path
@@ -34,9 +34,10 @@ from pipeline.tasks import scatter_files
 
 MALLOC_TRIM_ENV = "MALLOC_TRIM_THRESHOLD_"
 KILL_AFTER_ENV = "SCATTER_TEST_KILL_AFTER"
-"""Fault-injection hook for tests: "N" SIGKILLs this process after N maps are fully written;
-"N:data" after the data of the batch holding the N-th map are written but before its statuses
-(a torn batch)."""
+"""Fault-injection hook for tests: "N" SIGKILLs this process after the write that brings the maps
+fully written to N or more (a write holds every task finished since the previous one); "N:data"
+after the data of the write holding the N-th map are written but before their statuses (a torn
+write)."""
 SECONDS_PER_MAP_AT_1024 = 1.0
 """Rough cost of one map at L = 1024 on one core (benchmarks/PERFORMANCE.md), scaled as L**3."""
 TASK_SECONDS = 1.0
@@ -83,10 +84,7 @@ def task_results(future, items: list[tuple[int, str]]) -> list[MapResult]:
     e.g. killed for memory, or an error outside any one map) fails each of its maps, one line each."""
     if future.status == "finished":
         return future.result()
-    reason = future.status  # "cancelled", "lost"
-    if future.status == "error":
-        err = future.exception()
-        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+    reason = describe(future.exception()) if future.status == "error" else future.status  # or "cancelled", "lost"
     return [MapResult(index=index, error=f"{source}: the task computing it failed ({reason})") for index, source in items]
 
 
@@ -226,8 +224,8 @@ def preprocess(
 def _run(specs, url, config, reader_options, healpix_epsilon, scheduler, workers, overwrite, fail_fast, progress,
          only_indices, batch_size) -> RunSummary:
     cache = open_or_create_cache(url, config, input_description(reader_options, healpix_epsilon), overwrite)
+    indices = cache.add_maps(specs) if only_indices is None else list(range(cache.n_maps))  # a repair adds nothing
     cache.begin_run()
-    indices = cache.add_maps(specs)
     dropped = cache.drop_unreadable_chunks()
     status = cache.status()
     if only_indices is not None:

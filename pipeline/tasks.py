@@ -18,7 +18,7 @@ import numpy as np
 from pipeline.alm import power_spectrum, truncate
 from pipeline.cache import MapResult
 from pipeline.config import ScatteringConfig
-from pipeline.errors import InputError
+from pipeline.errors import InputError, describe
 from pipeline.harmonic import HEALPIX_EPSILON, map_to_alm
 from pipeline.readers import ReaderOptions, read_map
 from pipeline.scattering import ScatteringTransform
@@ -37,7 +37,8 @@ def scatter_file(
     healpix_epsilon: float = HEALPIX_EPSILON,
     nthreads: int = 1,
 ) -> MapResult:
-    """Scatter the map in `source`; a problem with the input becomes MapResult.error (one line)."""
+    """Scatter the map in `source`; any failure (a problem with the input, or an unexpected error
+    such as running out of memory) becomes MapResult.error, one line."""
     start = time.perf_counter()
     st = _transform(config, nthreads)
     try:
@@ -59,9 +60,7 @@ def scatter_file(
             message = f"{source}: {message}"
         return MapResult(index=index, error=message, seconds=time.perf_counter() - start)
     except Exception as err:  # not a known input problem (out of memory, a library error): this map fails, the batch goes on
-        first_line = str(err).splitlines()[0] if str(err) else ""
-        return MapResult(index=index, error=f"{source}: unexpected {type(err).__name__} ({first_line})",
-                         seconds=time.perf_counter() - start)
+        return MapResult(index=index, error=f"{source}: unexpected {describe(err)}", seconds=time.perf_counter() - start)
     return MapResult(
         index=index,
         coefficients=result.coefficients,

@@ -21,6 +21,7 @@ import zarr
 from pipeline.cache import Cache
 from pipeline.inspection import verify
 from pipeline.config import ScatteringConfig
+from pipeline.errors import InputError
 from pipeline.inputs import expand_inputs
 from pipeline.readers import ReaderOptions
 from tests.pipeline_helpers import (
@@ -141,6 +142,55 @@ def test_a_damaged_record_of_which_input_each_map_is_asks_for_a_rebuild_without_
                for i in range(len(inputs)))
 
 
+def test_repair_works_on_a_cache_that_holds_one_file_under_two_spellings(inputs, clean_store, tmp_path):
+    """Caches written before sources were matched by real path can hold one file twice; a repair
+    recomputes the maps it names without re-adding inputs (which would refuse the duplicate)."""
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(clean_store, store)
+    group = zarr.open_group(str(store), mode="r+", use_consolidated=False)
+    group["maps/source"][1] = inputs[0].replace("/inputs", "/./inputs", 1)  # row 0's file, spelled otherwise
+    group["means"][3] = np.nan
+    repaired = run_cli("scatter-cache", "verify", str(store), "--repair")
+    assert repaired.returncode == 0 and "repaired 1 map(s); 0 problem(s) remain" in repaired.stdout, repaired.stdout + repaired.stderr
+
+
+def test_verify_checks_every_map_after_an_interrupted_append(inputs, clean_store, tmp_path):
+    """Arrays longer than maps/status (an append interrupted before its maps existed) are not a
+    problem in themselves and must not hide a done map without data."""
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(clean_store, store)
+    group = zarr.open_group(str(store), mode="r+", use_consolidated=False)
+    for name in ("coefficients", "means", "power_spectra", "input_power_spectra", "maps/source", "maps/sha256"):
+        group[name].resize((len(inputs) + 2, *group[name].shape[1:]))
+    _chunk_file(store, "coefficients", 1).unlink()
+    found = [str(p) for p in verify(Cache.open(str(store)))]
+    assert found == [f"map 1 ({inputs[1]}): coefficients missing or not finite although the map is marked done"]
+
+
+def test_a_refused_run_leaves_a_complete_cache_untouched(inputs, clean_store, tmp_path):
+    from pipeline import run
+    from pipeline.inputs import InputSpec
+
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(clean_store, store)
+    twice = [InputSpec(inputs[0]), InputSpec(inputs[0].replace("/inputs", "/./inputs", 1))]
+    with pytest.raises(InputError, match="duplicate input"):
+        run.preprocess(twice, str(store), ScatteringConfig(L=L, J0=J0), ReaderOptions(), progress=False)
+    assert (store / "zarr.json").read_bytes() == (clean_store / "zarr.json").read_bytes()
+
+
+def test_a_cache_whose_creation_was_interrupted_is_named_and_replaced_with_overwrite(inputs, clean_store, tmp_path):
+    store = tmp_path / "cache.zarr"
+    shutil.copytree(clean_store, store)
+    shutil.rmtree(store / "maps" / "status")
+    refused = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress")
+    assert refused.returncode == 2 and refused.stderr.strip() == (
+        f"error: file://{store} lacks maps/status (its creation was interrupted): rerun with --overwrite")
+    replaced = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress", "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert_same_store(store, clean_store)
+
+
 def test_a_second_concurrent_run_is_refused_and_a_killed_owner_does_not_block(inputs, clean_store, tmp_path):
     store = tmp_path / "cache.zarr"
     shutil.copytree(clean_store, store)
@@ -230,7 +280,7 @@ def test_an_unexpected_error_in_one_map_fails_that_map_only(inputs, monkeypatch)
     monkeypatch.setattr(tasks, "read_map", out_of_memory)
     result = tasks.scatter_file(3, inputs[0], ScatteringConfig(L=L, J0=J0), ReaderOptions())
     assert result.index == 3 and result.coefficients is None
-    assert result.error == f"{inputs[0]}: unexpected MemoryError (cannot allocate 12.0 GiB)"
+    assert result.error == f"{inputs[0]}: unexpected MemoryError: cannot allocate 12.0 GiB"
 
 
 def test_a_task_that_fails_as_a_whole_fails_its_maps_and_the_run_goes_on(inputs, clean_store, tmp_path, monkeypatch):
