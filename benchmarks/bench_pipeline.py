@@ -1,5 +1,6 @@
 """Throughput of scatter-preprocess: maps/s with 1 and 2 local workers, overhead over the bare
-transform, peak memory per worker. Prints a table, writes benchmarks/results/bench_pipeline.json.
+transform, peak memory per worker, and the single writer's CPU per map by maps per write (what
+bounds a large cluster). Prints tables, writes benchmarks/results/bench_pipeline.json.
 
 The bare transform (the task function on the same maps: read + analyse + scatter, one thread) is
 timed in a fresh warmed process, and, as the machine's own ceiling for 2 workers, in two such
@@ -36,15 +37,19 @@ import zarr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_scattering import white_alm  # noqa: E402
+from pipeline.cache import Cache, MapResult, data_shapes  # noqa: E402
 from pipeline.config import ScatteringConfig  # noqa: E402
 from pipeline.grids import RingGrid  # noqa: E402
 from pipeline.harmonic import alm_to_map  # noqa: E402
-from pipeline.inputs import expand_inputs  # noqa: E402
+from pipeline.inputs import InputSpec, expand_inputs  # noqa: E402
 from pipeline.readers import ReaderOptions  # noqa: E402
 from pipeline.run import local_cluster, preprocess  # noqa: E402
+from pipeline.scattering import scattering_plan  # noqa: E402
 from pipeline.tasks import scatter_file  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_pipeline.json"
+WRITES = (1, 4, 16)
+"""Maps per Cache.write timed for the writer's CPU cost per map."""
 
 
 def write_maps(folder: Path, L: int, n: int) -> list[str]:
@@ -80,6 +85,24 @@ def bare_seconds_per_map(files: list[str], L: int, n_processes: int) -> float:
     for p in processes:
         p.join()
     return (max(end for _, end in times) - min(start for start, _ in times)) / len(files)
+
+
+def writer_cpu_per_map(L: int, n_maps: int, maps_per_write: int) -> float:
+    """CPU seconds per map that the single writer spends in ``Cache.write`` when each write
+    holds `maps_per_write` maps (random results of the configuration's shapes, a fresh store)."""
+    config = ScatteringConfig(L=L)
+    paths = [node.path for node in scattering_plan(config)]
+    rng = np.random.default_rng(0)
+    results = [MapResult(index=i, sha256="0" * 64, seconds=1.0, peak_rss_mb=1.0,
+                         **{name: rng.standard_normal(shape) for name, shape in data_shapes(config, len(paths)).items()})
+               for i in range(n_maps)]
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Cache.create(f"{tmp}/cache.zarr", config, paths, {}, overwrite=False)
+        cache.add_maps([InputSpec(source=f"map{i}") for i in range(n_maps)])
+        start = time.process_time()
+        for first in range(0, n_maps, maps_per_write):
+            cache.write(results[first : first + maps_per_write])
+        return (time.process_time() - start) / n_maps
 
 
 def pipeline_run(files: list[str], store: Path, config, options, address: str) -> dict:
@@ -151,10 +174,15 @@ def main(Ls, n_maps, repeats, out):
         print(f"L = {row['L']}: two independent bare processes at once run {row['median_two_bare_processes_speedup']:.2f}x "
               f"one (per repeat: {each}), the machine's ceiling for 2 workers; 2 workers reach "
               f"{row['median_2_workers_vs_two_bare_processes']:.2f} of it (per repeat: {share})")
+    writer = [{"L": L, "maps_per_write": k, "cpu_ms_per_map": 1e3 * writer_cpu_per_map(L, 64, k)} for L in Ls for k in WRITES]
+    print("\nthe single writer's CPU per map in Cache.write, by maps per write (each write holds every task finished "
+          "since the previous one):")
+    for L in Ls:
+        print(f"  L = {L}: " + ", ".join(f"{w['maps_per_write']}: {w['cpu_ms_per_map']:.1f} ms" for w in writer if w["L"] == L))
     print("(medians over the repeats; cluster start-up: " + ", ".join(
         f"L = {row['L']}: " + " / ".join(f"{s:.1f} s" for s in row["cluster_startup_s"].values()) for row in rows) + ")")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
+    out.write_text(json.dumps({"throughput": rows, "writer": writer}, indent=2))
     print(f"\nwrote {out}")
 
 

@@ -88,7 +88,10 @@ def test_bench_pipeline_runs_and_reports_every_ratio(tmp_path):
     done = subprocess.run([sys.executable, "benchmarks/bench_pipeline.py", "--L", "32", "--maps", "4", "--repeats", "1",
                            "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    (row,) = json.loads(out.read_text())
+    results = json.loads(out.read_text())
+    (row,) = results["throughput"]
+    assert [(w["L"], w["maps_per_write"]) for w in results["writer"]] == [(32, 1), (32, 4), (32, 16)]
+    assert all(w["cpu_ms_per_map"] > 0 for w in results["writer"])
     (repeat,) = row["repeats"]
     assert row["L"] == 32 and row["maps"] == 4 and set(repeat["runs"]) == {"1", "2"}
     assert repeat["two_bare_processes_speedup"] == repeat["bare_transform_s_per_map"] / repeat["two_bare_processes_s_per_map"]

@@ -22,7 +22,7 @@ from pipeline.cache import Cache
 from pipeline.inspection import verify
 from pipeline.config import ScatteringConfig
 from pipeline.errors import InputError
-from pipeline.inputs import expand_inputs
+from pipeline.inputs import InputSpec, expand_inputs
 from pipeline.readers import ReaderOptions
 from tests.pipeline_helpers import (
     BIN, CONFIG_ARGS, CROSS_PROCESS_ROUNDING, J0, L, HealpixGrid, alm_to_map, assert_same_store, dask_cluster, hp,
@@ -169,7 +169,6 @@ def test_verify_checks_every_map_after_an_interrupted_append(inputs, clean_store
 
 def test_a_refused_run_leaves_a_complete_cache_untouched(inputs, clean_store, tmp_path):
     from pipeline import run
-    from pipeline.inputs import InputSpec
 
     store = tmp_path / "cache.zarr"
     shutil.copytree(clean_store, store)
@@ -320,12 +319,13 @@ def test_an_interrupted_run_never_leaves_a_cache_that_says_complete(inputs, clea
     root = json.loads((store / "zarr.json").read_text())
     assert root["attributes"]["complete"] is True and root.get("consolidated_metadata")
 
-    def interrupted(self, specs):
+    def interrupted(self, shape):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Cache, "add_maps", interrupted)
+    monkeypatch.setattr(zarr.Array, "resize", interrupted)  # the append's first change to the arrays
     with pytest.raises(KeyboardInterrupt):
-        run.preprocess(expand_inputs(inputs), str(store), ScatteringConfig(L=L, J0=J0), ReaderOptions(), progress=False)
+        run.preprocess([*expand_inputs(inputs), InputSpec(str(tmp_path / "new.npy"))], str(store), ScatteringConfig(L=L, J0=J0),
+                       ReaderOptions(), progress=False)
     monkeypatch.undo()
     root = json.loads((store / "zarr.json").read_text())
     assert root["attributes"]["complete"] is False and not root.get("consolidated_metadata")
