@@ -110,19 +110,27 @@ def inspect_command(store, as_json):
 
 @cache_main.command("verify")
 @click.argument("store")
+@click.option("--inputs", "check_inputs", is_flag=True,
+              help="Also re-read every done map's input file and compare it with its recorded sha256.")
 @click.option("--repair", is_flag=True, help="Recompute exactly the maps with problems.")
 @click.option("--scheduler", help="Dask scheduler address for --repair.")
 @click.option("--workers", type=int, help="Local worker processes for --repair.")
 @user_errors
-def verify_command(store, repair, scheduler, workers):
+def verify_command(store, check_inputs, repair, scheduler, workers):
     """Check that every done map of STORE is fully stored and checksummed (exit 1 on problems)."""
     from pipeline.cache import Cache
-    from pipeline.inspection import verify
+    from pipeline.inspection import changed_inputs, verify
     from pipeline.readers import ReaderOptions
     from pipeline.run import preprocess
 
+    def find(cache):
+        problems = verify(cache)
+        if check_inputs and all(p.index is not None for p in problems):  # store-wide problems come alone
+            problems = sorted(problems + changed_inputs(cache), key=lambda p: p.index)
+        return problems
+
     cache = Cache.open(store)
-    problems = verify(cache)
+    problems = find(cache)
     for problem in problems:
         click.echo(f"problem: {problem}")
     if problems and repair:
@@ -130,7 +138,7 @@ def verify_command(store, repair, scheduler, workers):
         inputs = cache.input_options
         preprocess(cache.input_specs(), store, cache.config, ReaderOptions.from_dict(inputs["reader"]), healpix_epsilon=inputs["healpix_epsilon"],
                    scheduler=scheduler, workers=workers, only_indices=bad, progress=False)
-        problems = verify(Cache.open(store))
+        problems = find(Cache.open(store))
         click.echo(f"repaired {len(bad)} map(s); {len(problems)} problem(s) remain")
         for problem in problems:
             click.echo(f"problem: {problem}")

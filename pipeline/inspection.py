@@ -3,6 +3,7 @@
 verify reads every chunk of every done map (crc32c makes corruption an error, NaN fill makes a
 missing chunk visible) and checks that each record is consistent; it returns the problems with
 the cache index and source of each affected map, so that a repair recomputes exactly those.
+changed_inputs (verify --inputs) also re-reads every input and compares it with its recorded sha256.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 from pipeline.cache import (
     DAMAGED_PLANNER_RECORDS, DONE, FAILED, PENDING, PLANNER_RECORDS, RECORDS, RESULT_RECORDS, Cache, chunk_reads, data_shapes,
 )
+from pipeline.errors import describe
+from pipeline.readers import file_sha256
 
 
 @dataclass(frozen=True)
@@ -96,3 +99,21 @@ def verify(cache: Cache) -> list[Problem]:
                 elif not np.all(np.isfinite(values[i - rows.start])):
                     problems.append(Problem(i, sources[i], f"{name} missing or not finite although the map is marked done"))
     return sorted(problems, key=lambda p: -1 if p.index is None else p.index)
+
+
+def changed_inputs(cache: Cache) -> list[Problem]:
+    """Done maps whose input file is gone or no longer has the sha256 recorded when it was
+    scattered: their coefficients describe another file. Reads every input file."""
+    sources, status = cache.sources(), cache.status()
+    problems = []
+    for rows, recorded, error in _map_chunks(cache, "maps/sha256"):
+        for i in (i for i in rows if not error and status[i] == DONE):
+            try:
+                now = file_sha256(sources[i])
+            except OSError as err:
+                problems.append(Problem(i, sources[i], f"input unreadable ({describe(err)})"))
+                continue
+            if now != recorded[i - rows.start]:
+                problems.append(Problem(i, sources[i], f"input changed since it was scattered (sha256 {now[:12]}..., "
+                                                       f"recorded {str(recorded[i - rows.start])[:12]}...)"))
+    return problems

@@ -132,6 +132,12 @@ def map_format(path: str | Path) -> str:
     return MAP_EXTENSIONS[suffix.lower()]
 
 
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: the input hash recorded with each map (maps/sha256)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def read_map(path: str | Path, options: ReaderOptions = ReaderOptions()) -> MapData:
     """Read one map or coefficient file; any problem with it is one InputError naming it."""
     source = str(path)
@@ -140,8 +146,8 @@ def read_map(path: str | Path, options: ReaderOptions = ReaderOptions()) -> MapD
     try:
         if not path.is_file():
             raise InputError("file not found")
-        with _parser_errors("readable"), open(path, "rb") as f:
-            sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        with _parser_errors("readable"):
+            sha256 = file_sha256(path)
         read = _read_fits(path, options) if fmt == "fits" else _read_numpy(path, fmt, options)
         if isinstance(read, _Harmonics):
             return MapData(values=None, grid=None, alm=_checked_alm(read.alm), alm_L=read.L, masked_fraction=0.0,

@@ -190,6 +190,24 @@ def test_a_cache_whose_creation_was_interrupted_is_named_and_replaced_with_overw
     assert_same_store(store, clean_store)
 
 
+def test_verify_inputs_finds_an_input_changed_after_scattering_and_repair_recomputes_it(inputs, clean_store, tmp_path):
+    folder = tmp_path / "inputs"
+    shutil.copytree(os.path.dirname(inputs[0]), folder)
+    copies = [str(folder / os.path.basename(p)) for p in inputs]
+    store = tmp_path / "cache.zarr"
+    assert run_cli("scatter-preprocess", *copies, "-o", str(store), *CONFIG_ARGS, "--no-progress").returncode == 0
+    shutil.copyfile(inputs[4], copies[5])  # extra1.fits now holds extra0's map
+    assert run_cli("scatter-cache", "verify", str(store)).returncode == 0  # the store itself is sound
+    found = run_cli("scatter-cache", "verify", str(store), "--inputs")
+    assert found.returncode == 1 and "Traceback" not in found.stderr
+    assert re.fullmatch(rf"problem: map 5 \({re.escape(copies[5])}\): input changed since it was scattered "
+                        r"\(sha256 [0-9a-f]{12}\.\.\., recorded [0-9a-f]{12}\.\.\.\)", found.stdout.strip())
+    repaired = run_cli("scatter-cache", "verify", str(store), "--inputs", "--repair")
+    assert repaired.returncode == 0 and "repaired 1 map(s); 0 problem(s) remain" in repaired.stdout, repaired.stdout
+    coefficients = zarr.open_group(str(store), mode="r")["coefficients"]
+    np.testing.assert_allclose(coefficients[5], coefficients[4], rtol=0, atol=CROSS_PROCESS_ROUNDING * np.abs(coefficients[4]).max())
+
+
 def test_a_second_concurrent_run_is_refused_and_a_killed_owner_does_not_block(inputs, clean_store, tmp_path):
     store = tmp_path / "cache.zarr"
     shutil.copytree(clean_store, store)
