@@ -93,11 +93,21 @@ def input_description(reader_options: ReaderOptions, healpix_epsilon: float) -> 
     return {"reader": reader_options.to_dict(), "healpix_epsilon": healpix_epsilon}
 
 
-def refuse_foreign_output(url: str) -> None:
-    """A local output that exists and is not a scattering cache (a folder of maps, another Zarr
-    store, a file) is never written into or replaced, with or without --overwrite."""
+def _holds_nothing(url: str) -> bool:
     path = local_store_path(url)
-    if path is None or not path.exists() or (path.is_dir() and not any(path.iterdir())) or Cache.is_cache(url):
+    if path is None:  # an fsspec URL: any object under its prefix counts
+        from zarr.core.sync import sync
+        from zarr.storage import FsspecStore
+
+        return sync(FsspecStore.from_url(url, read_only=True).is_empty(""))
+    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
+
+
+def refuse_foreign_output(url: str) -> None:
+    """An output that holds anything but a scattering cache (a folder of maps, another Zarr store,
+    a file, objects under a bucket prefix) is never written into or replaced, with or without
+    --overwrite (zarr's overwrite mode clears everything under the path)."""
+    if _holds_nothing(url) or Cache.is_cache(url):
         return
     raise InputError(f"{url} exists and is not a scattering cache: choose a new output path (--overwrite replaces only a cache)")
 

@@ -158,3 +158,20 @@ def test_an_output_that_is_not_a_cache_is_refused_and_left_as_it_was(batch, tmp_
     )
     assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
     assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in folder.iterdir())
+
+
+def test_a_bucket_prefix_holding_other_objects_is_refused_and_kept():
+    """The same rule for fsspec URLs (here the in-memory file system): --overwrite would clear the prefix."""
+    import fsspec
+
+    from pipeline.config import ScatteringConfig
+    from pipeline.errors import InputError
+    from pipeline.run import open_or_create_cache
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/survey/notes.txt", b"precious")
+    with pytest.raises(InputError, match=r"^memory://survey exists and is not a scattering cache: choose a new output path"):
+        open_or_create_cache("memory://survey", ScatteringConfig(L=32, J0=3), {}, overwrite=True)
+    assert fs.cat("/survey/notes.txt") == b"precious"
+    open_or_create_cache("memory://empty-prefix", ScatteringConfig(L=32, J0=3), {}, overwrite=False)
+    assert open_or_create_cache("memory://empty-prefix", ScatteringConfig(L=32, J0=3), {}, overwrite=True).n_maps == 0  # a cache may be replaced
