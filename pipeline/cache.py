@@ -232,14 +232,6 @@ class Cache:
             return False
 
     @classmethod
-    def exists(cls, url: str) -> bool:
-        try:
-            zarr.open_group(_store(url, "r"), mode="r", zarr_format=3)
-            return True
-        except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
-            return False
-
-    @classmethod
     def create(
         cls, url: str, config: ScatteringConfig, paths: list[tuple[int, ...]], input_options: dict, overwrite: bool
     ) -> "Cache":
@@ -262,7 +254,7 @@ class Cache:
             "complete": False,
         }
         # in the group's first zarr.json: an interrupted creation leaves a (broken) cache, which
-        # --overwrite replaces, never an unmarked group that refuse_foreign_output would protect
+        # --overwrite replaces, never an unmarked group that open_or_create_cache would refuse
         group = zarr.open_group(_store(url, mode), mode=mode, zarr_format=3, attributes=attributes)
         table = np.full((len(paths), depth), -1, dtype=np.int32)
         for i, p in enumerate(paths):
@@ -324,7 +316,7 @@ class Cache:
         known = {input_identity(s): i for i, s in enumerate(self.sources())}
         labels = self.planner_records("label") if known else np.empty(0)
         splits = self.planner_records("split") if known else np.empty(0)
-        new = [s for s, key in zip(specs, identities) if key not in known]
+        new = [(s, key) for s, key in zip(specs, identities) if key not in known]
         for s, key in zip(specs, identities):
             if key in known:
                 i = known[key]
@@ -343,12 +335,12 @@ class Cache:
             self.group[name].resize((n, *self.group[name].shape[1:]))
         if new:
             region = slice(start, n)
-            self.group["maps/source"][region] = np.array([s.source for s in new], dtype=object)
-            self.group["maps/label"][region] = np.array([-1 if s.label is None else s.label for s in new])
-            self.group["maps/split"][region] = np.array([s.split or "" for s in new], dtype=object)
-            self.group["maps/metadata"][region] = np.array([json.dumps(s.metadata, sort_keys=True) for s in new], dtype=object)
+            self.group["maps/source"][region] = np.array([s.source for s, _ in new], dtype=object)
+            self.group["maps/label"][region] = np.array([-1 if s.label is None else s.label for s, _ in new])
+            self.group["maps/split"][region] = np.array([s.split or "" for s, _ in new], dtype=object)
+            self.group["maps/metadata"][region] = np.array([json.dumps(s.metadata, sort_keys=True) for s, _ in new], dtype=object)
             self.group["maps/status"].resize((n,))  # last: the maps exist once their records do
-            known.update({input_identity(s.source): start + k for k, s in enumerate(new)})
+            known.update({key: start + k for k, (_, key) in enumerate(new)})
         self._arrays.clear()
         return [known[key] for key in identities]
 

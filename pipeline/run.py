@@ -103,23 +103,20 @@ def _holds_nothing(url: str) -> bool:
     return not path.exists() or (path.is_dir() and not any(path.iterdir()))
 
 
-def refuse_foreign_output(url: str) -> None:
-    """An output that holds anything but a scattering cache (a folder of maps, another Zarr store,
-    a file, objects under a bucket prefix) is never written into or replaced, with or without
-    --overwrite (zarr's overwrite mode clears everything under the path)."""
-    if _holds_nothing(url) or Cache.is_cache(url):
-        return
-    raise InputError(f"{url} exists and is not a scattering cache: choose a new output path (--overwrite replaces only a cache)")
-
-
 def open_or_create_cache(
     url: str, config: ScatteringConfig, inputs: dict, overwrite: bool
 ) -> Cache:
-    """Resume a cache made with the same configuration, or create one; refuse a mismatch."""
+    """Resume a cache made with the same configuration, or create one; refuse a mismatch. An output
+    that holds anything but a scattering cache (a folder of maps, another Zarr store, a file,
+    objects under a bucket prefix) is never written into or replaced, with or without --overwrite
+    (zarr's overwrite mode clears everything under the path)."""
     paths = [node.path for node in scattering_plan(config)]
-    refuse_foreign_output(url)
-    if overwrite or not Cache.exists(url):
+    if _holds_nothing(url):
         return Cache.create(url, config, paths, inputs, overwrite=overwrite)
+    if not Cache.is_cache(url):
+        raise InputError(f"{url} exists and is not a scattering cache: choose a new output path (--overwrite replaces only a cache)")
+    if overwrite:
+        return Cache.create(url, config, paths, inputs, overwrite=True)
     cache = Cache.open(url, mode="r+")
     if cache.config != config:
         raise InputError(

@@ -15,6 +15,7 @@ import healpy as hp
 import numpy as np
 import zarr
 
+from pipeline.cache import DATA_ARRAYS
 from pipeline.grids import HealpixGrid, RingGrid
 from pipeline.harmonic import alm_to_map
 from tests.conftest import random_alm
@@ -22,7 +23,6 @@ from tests.conftest import random_alm
 BIN = Path(sys.executable).parent
 L, J0, NSIDE = 32, 3, 16
 CONFIG_ARGS = ["--L", str(L), "--J0", str(J0)]
-DATA_ARRAYS = ("coefficients", "means", "power_spectra", "input_power_spectra")
 STABLE_RECORDS = ("source", "label", "split", "metadata", "sha256", "error", "analysis_residual", "masked_fraction", "status")
 
 
