@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: install test test-slow test-all bench bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick clean-cmb-maps clean
+.PHONY: install lint test test-slow test-all bench bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick clean-cmb-maps clean
 
 install: $(STAMP)
 
@@ -17,7 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) -e ".[test]"
 	touch $(STAMP)
 
-test: install  ## the default test run (< 10 minutes on 2 cores)
+lint: install  ## ruff: unused or undefined names, import order, common bugs (pyproject.toml [tool.ruff])
+	$(BIN)/ruff check .
+
+test: install lint  ## lint, then the default test run (< 10 minutes on 2 cores)
 	$(BIN)/pytest -q
 
 test-slow: install  ## only the heavier tests

@@ -11,17 +11,15 @@ import sys
 
 import click
 
-from pipeline.errors import InputError, user_errors
-from pipeline.grids import RING_SCHEMES
-from downstream.commands import evaluate as evaluate_command
-from downstream.commands import train as train_command
-from pipeline.harmonic import HEALPIX_EPSILON
+from pipeline.errors import user_errors
+from pipeline.sphere.grids import RING_SCHEMES
+from pipeline.sphere.harmonic import HEALPIX_EPSILON
 
 EXIT_FAILURES = 1
 
 
 def scattering_options(command):
-    """Options that define the scattering configuration (pipeline.config.ScatteringConfig)."""
+    """Options that define the scattering configuration (pipeline.scattering.config.ScatteringConfig)."""
     for option in reversed(
         [
             click.option("--L", "L", type=int, required=True, help="Input bandlimit (lmax = L - 1)."),
@@ -58,22 +56,18 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, grid, order
 
     Rerunning the same command resumes: only maps not yet done are computed.
     """
-    from pipeline.config import ScatteringConfig
-    from pipeline.inputs import expand_inputs
-    from pipeline.readers import ReaderOptions
-    from pipeline.run import preprocess
+    from pipeline.io.inputs import expand_inputs
+    from pipeline.io.readers import ReaderOptions
+    from pipeline.run import InputOptions, RunOptions, preprocess
+    from pipeline.scattering.config import ScatteringConfig
 
     config = ScatteringConfig(L=L, lam=lam, J0=J0, depth=depth, oversampling=oversampling)
     field = int(field) if field is not None and field.isdigit() else field
-    options = ReaderOptions(grid=grid, ordering=ordering, field=field, npz_key=npz_key, bad_pixels=bad_pixels)
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
-    if maps_per_task is not None and maps_per_task < 1:
-        raise InputError(f"--maps-per-task must be >= 1, got {maps_per_task}")
-    specs = expand_inputs(inputs)
-    summary = preprocess(specs, output, config, options, healpix_epsilon=healpix_epsilon, scheduler=scheduler,
-                         workers=workers, overwrite=overwrite, fail_fast=fail_fast, progress=not no_progress,
-                         batch_size=maps_per_task)
+    reader = ReaderOptions(grid=grid, ordering=ordering, field=field, npz_key=npz_key, bad_pixels=bad_pixels)
+    run = RunOptions(scheduler=scheduler, workers=workers, maps_per_task=maps_per_task, fail_fast=fail_fast,
+                     progress=not no_progress)
+    input_options = InputOptions(reader, healpix_epsilon)
+    summary = preprocess(expand_inputs(inputs), output, config, input_options, run, overwrite=overwrite)
     click.echo(f"{output}: {summary.n_computed} computed, {summary.n_skipped} already done, "
                f"{len(summary.failures)} failed, of {summary.n_requested} inputs")
     for failure in summary.failures:
@@ -92,8 +86,8 @@ def cache_main():
 @user_errors
 def inspect_command(store, as_json):
     """Summarise STORE: configuration, paths, maps done / failed / pending."""
-    from pipeline.cache import Cache
-    from pipeline.inspection import summary
+    from pipeline.store.cache import Cache
+    from pipeline.store.inspection import summary
 
     s = summary(Cache.open(store))
     if as_json:
@@ -118,28 +112,21 @@ def inspect_command(store, as_json):
 @user_errors
 def verify_command(store, check_inputs, repair, scheduler, workers):
     """Check that every done map of STORE is fully stored and checksummed (exit 1 on problems)."""
-    from pipeline.cache import Cache
-    from pipeline.inspection import changed_inputs, verify
-    from pipeline.readers import ReaderOptions
-    from pipeline.run import preprocess
-
-    def find(cache):
-        problems = verify(cache)
-        if check_inputs and all(p.index is not None for p in problems):  # store-wide problems come alone
-            problems = sorted(problems + changed_inputs(cache), key=lambda p: p.index)
-        return problems
+    from pipeline.run import RunOptions
+    from pipeline.run import repair as repair_cache
+    from pipeline.store.cache import Cache
+    from pipeline.store.inspection import find_problems
 
     cache = Cache.open(store)
-    problems = find(cache)
-    for problem in problems:
+    if repair:
+        report = repair_cache(store, check_inputs=check_inputs, run=RunOptions(scheduler, workers, progress=False))
+        found, problems = report.found, report.remaining
+    else:
+        found = problems = find_problems(cache, check_inputs)
+    for problem in found:
         click.echo(f"problem: {problem}")
-    if problems and repair:
-        bad = sorted({p.index for p in problems if p.index is not None})
-        inputs = cache.input_options
-        preprocess(cache.input_specs(), store, cache.config, ReaderOptions.from_dict(inputs["reader"]), healpix_epsilon=inputs["healpix_epsilon"],
-                   scheduler=scheduler, workers=workers, only_indices=bad, progress=False)
-        problems = find(Cache.open(store))
-        click.echo(f"repaired {len(bad)} map(s); {len(problems)} problem(s) remain")
+    if repair and found:
+        click.echo(f"repaired {len(report.recomputed)} map(s); {len(problems)} problem(s) remain")
         for problem in problems:
             click.echo(f"problem: {problem}")
     if not problems:
@@ -179,7 +166,7 @@ def simulate_cmb_main(directory, L, n_per_class, f, seed, grid, workers, overwri
 @user_errors
 def reproduce_cmb_main(quick, n_per_class, workers, out_dir, data_dir, no_progress):
     """The CMB experiment end to end: maps -> scattering cache -> models -> report."""
-    from downstream.cmb_experiment import CMBExperiment, run
+    from downstream.cmb.experiment import CMBExperiment, run
 
     overrides = {k: v for k, v in dict(n_per_class=n_per_class, workers=workers, out_dir=out_dir, data_dir=data_dir).items() if v is not None}
     exp = CMBExperiment.quick(**overrides) if quick else CMBExperiment(**overrides)
@@ -190,8 +177,18 @@ def reproduce_cmb_main(quick, n_per_class, workers, out_dir, data_dir, no_progre
                f"(f = {exp.f:g}); report: {exp.out_dir}/report.md")
 
 
-train_main = train_command
-evaluate_main = evaluate_command
+def train_main():
+    """scatter-train: the click command of ``downstream.train.commands``, imported (with torch) only here."""
+    from downstream.train.commands import train
+
+    train()
+
+
+def evaluate_main():
+    """scatter-evaluate: the click command of ``downstream.train.commands``, imported only here."""
+    from downstream.train.commands import evaluate
+
+    evaluate()
 
 if __name__ == "__main__":
     preprocess_main()

@@ -4,7 +4,7 @@ Runs in the peers environment `.venv-peers` (never in `.venv`: JAX, s2fft, s2wav
 benchmark-only; see benchmarks/peers-requirements.txt and `make bench-peers`). Three parts, all
 on the same seeded maps:
 
-1. Conventions: our axisymmetric filters (``pipeline.wavelets``) against s2wav's for the same
+1. Conventions: our axisymmetric filters (``pipeline.scattering.wavelets``) against s2wav's for the same
    (L, lam, J0), N = 1; s2wav evaluates k_lam with a 300-interval trapezoid rule, we with 200-node
    Gauss-Legendre, so the filters are also compared with s2wav's own k_lam made accurate by
    Richardson extrapolation of its trapezoid rule (600, 1200, 2400 intervals). Then wavelet
@@ -48,12 +48,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_scattering import best_time, white_alm  # noqa: E402
-from pipeline.alm import squared_norm  # noqa: E402
-from pipeline.config import ScatteringConfig  # noqa: E402
-from pipeline.grids import HealpixGrid, RingGrid  # noqa: E402
-from pipeline.harmonic import alm_to_map, map_to_alm  # noqa: E402
-from pipeline.scattering import ScatteringTransform  # noqa: E402
-from pipeline.wavelets import filter_bank, k_lam, wavelet_analysis  # noqa: E402
+from pipeline.scattering.config import ScatteringConfig  # noqa: E402
+from pipeline.scattering.transform import ScatteringTransform  # noqa: E402
+from pipeline.scattering.wavelets import filter_bank, k_lam, wavelet_analysis  # noqa: E402
+from pipeline.sphere.alm import squared_norm  # noqa: E402
+from pipeline.sphere.grids import HealpixGrid, RingGrid  # noqa: E402
+from pipeline.sphere.harmonic import alm_to_map, map_to_alm  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_peers.json"
 WAVELET_FACTOR = 1 / math.sqrt(2 * math.pi)

@@ -37,15 +37,17 @@ import zarr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_scattering import white_alm  # noqa: E402
-from pipeline.cache import Cache, MapResult, data_shapes  # noqa: E402
-from pipeline.config import ScatteringConfig  # noqa: E402
-from pipeline.grids import RingGrid  # noqa: E402
-from pipeline.harmonic import alm_to_map  # noqa: E402
-from pipeline.inputs import InputSpec, expand_inputs  # noqa: E402
-from pipeline.readers import ReaderOptions  # noqa: E402
-from pipeline.run import local_cluster, preprocess  # noqa: E402
-from pipeline.scattering import scattering_plan  # noqa: E402
-from pipeline.tasks import scatter_file  # noqa: E402
+from pipeline.io.inputs import InputSpec, expand_inputs  # noqa: E402
+from pipeline.run.cluster import local_cluster  # noqa: E402
+from pipeline.run.options import InputOptions, RunOptions  # noqa: E402
+from pipeline.run.runner import preprocess  # noqa: E402
+from pipeline.run.tasks import scatter_file  # noqa: E402
+from pipeline.scattering.config import ScatteringConfig  # noqa: E402
+from pipeline.scattering.transform import scattering_plan  # noqa: E402
+from pipeline.sphere.grids import RingGrid  # noqa: E402
+from pipeline.sphere.harmonic import alm_to_map  # noqa: E402
+from pipeline.store.cache import Cache  # noqa: E402
+from pipeline.store.format import CacheLayout, MapResult  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_pipeline.json"
 WRITES = (1, 4, 16)
@@ -63,7 +65,7 @@ def write_maps(folder: Path, L: int, n: int) -> list[str]:
 
 def _timed_bare_process(files: list[str], L: int, ready, spans) -> None:
     """Child of ``bare_seconds_per_map``: warm, wait for the others, time its maps."""
-    config, options = ScatteringConfig(L=L), ReaderOptions()
+    config, options = ScatteringConfig(L=L), InputOptions()
     scatter_file(0, files[0], config, options)
     ready.wait()
     start = time.perf_counter()
@@ -94,7 +96,7 @@ def writer_cpu_per_map(L: int, n_maps: int, maps_per_write: int) -> float:
     paths = [node.path for node in scattering_plan(config)]
     rng = np.random.default_rng(0)
     results = [MapResult(index=i, sha256="0" * 64, seconds=1.0, peak_rss_mb=1.0,
-                         **{name: rng.standard_normal(shape) for name, shape in data_shapes(config, len(paths)).items()})
+                         **{name: rng.standard_normal(shape) for name, shape in CacheLayout(config.L, config.L0, tuple(paths)).row_shapes.items()})
                for i in range(n_maps)]
     with tempfile.TemporaryDirectory() as tmp:
         cache = Cache.create(f"{tmp}/cache.zarr", config, paths, {}, overwrite=False)
@@ -107,7 +109,7 @@ def writer_cpu_per_map(L: int, n_maps: int, maps_per_write: int) -> float:
 
 def pipeline_run(files: list[str], store: Path, config, options, address: str) -> dict:
     start = time.perf_counter()
-    summary = preprocess(expand_inputs(files), str(store), config, options, scheduler=address, progress=False)
+    summary = preprocess(expand_inputs(files), str(store), config, options, RunOptions(scheduler=address, progress=False))
     wall = time.perf_counter() - start
     assert summary.ok and summary.n_computed == len(files)
     peak = float(np.max(zarr.open_group(str(store), mode="r")["maps/peak_rss_mb"][:]))
@@ -117,7 +119,7 @@ def pipeline_run(files: list[str], store: Path, config, options, address: str) -
 
 def measure(L: int, n_maps: int, workers: tuple[int, ...], repeats: int) -> dict:
     config = ScatteringConfig(L=L)
-    options = ReaderOptions()
+    options = InputOptions()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as clusters:
         tmp = Path(tmp)
         files = write_maps(tmp, L, n_maps)
@@ -126,7 +128,7 @@ def measure(L: int, n_maps: int, workers: tuple[int, ...], repeats: int) -> dict
             start = time.perf_counter()
             addresses[n] = clusters.enter_context(local_cluster(n)).scheduler_address
             startup[n] = time.perf_counter() - start
-            preprocess(expand_inputs(files[:n]), str(tmp / "warm.zarr"), config, options, scheduler=addresses[n], progress=False)
+            preprocess(expand_inputs(files[:n]), str(tmp / "warm.zarr"), config, options, RunOptions(scheduler=addresses[n], progress=False))
             shutil.rmtree(tmp / "warm.zarr")
         row = {"L": L, "maps": n_maps, "cluster_startup_s": startup, "repeats": []}
         for _ in range(repeats):

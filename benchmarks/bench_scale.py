@@ -1,7 +1,7 @@
 """Depth-2 scattering at full scale: L = 4096 maps through the real CLI, and how cost grows with L.
 
 1. CLI at L = 4096: a seeded Gaussian CMB map (the Planck 2018 C_l of pipeline/data, written by
-   ``pipeline.cmb.write_map``) as an nside 2048 HEALPix FITS (float32, RING) and as an L = 4096
+   ``pipeline.cmb.dataset.write_map``) as an nside 2048 HEALPix FITS (float32, RING) and as an L = 4096
    Gauss-Legendre .npy (float32, sidecar {"grid": "gl"}); each is scattered by
    ``scatter-preprocess --workers 1`` into its own cache while the RSS of every process of the
    command's tree is sampled from outside (the Dask worker is the largest). The cache's own
@@ -37,10 +37,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_scattering import measure_in_fresh_process  # noqa: E402
-from pipeline.cache import Cache  # noqa: E402
-from pipeline.cmb import GAUSSIAN, MapSpec, healpix_nside, write_map  # noqa: E402
-from pipeline.cmb_spectra import CL_TABLE_PATH  # noqa: E402
-from pipeline.config import ScatteringConfig  # noqa: E402
+from pipeline.cmb.dataset import write_map  # noqa: E402
+from pipeline.cmb.plan import MapSpec, healpix_nside  # noqa: E402
+from pipeline.cmb.simulation import GAUSSIAN  # noqa: E402
+from pipeline.cmb.spectra import CL_TABLE_PATH  # noqa: E402
+from pipeline.scattering.config import ScatteringConfig  # noqa: E402
+from pipeline.store.cache import Cache  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_scale.json"
 PLOT = RESULTS.with_name("scale.png")

@@ -3,7 +3,7 @@
 For each L: time per map of the full transform from a Gauss-Legendre map (input analysis included),
 time of one forward + inverse SHT pair on the same grid in the same process, their ratio, peak
 memory increase over the input map's size, and the median equivariance error per depth
-(science.md section 7). A second table sweeps the oversampling knob at one L (error vs cost).
+(docs/equivariance.md section 3). A second table sweeps the oversampling knob at one L (error vs cost).
 Prints tables and writes benchmarks/results/bench_scattering.json.
 
     python benchmarks/bench_scattering.py                   # L = 256, 512, 1024, 2048
@@ -26,12 +26,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.memory import peak_rss_increase  # noqa: E402
-from pipeline.alm import n_alm  # noqa: E402
-from pipeline.config import ScatteringConfig  # noqa: E402
-from pipeline.equivariance import random_rotation, scattering_equivariance_error  # noqa: E402
-from pipeline.grids import RingGrid  # noqa: E402
-from pipeline.harmonic import alm_to_map, map_to_alm  # noqa: E402
-from pipeline.scattering import ScatteringTransform, cost_in_sht_pairs  # noqa: E402
+from pipeline.scattering.config import ScatteringConfig  # noqa: E402
+from pipeline.scattering.transform import ScatteringTransform, cost_in_sht_pairs  # noqa: E402
+from pipeline.sphere.alm import n_alm  # noqa: E402
+from pipeline.sphere.grids import RingGrid  # noqa: E402
+from pipeline.sphere.harmonic import alm_to_map, map_to_alm  # noqa: E402
+from pipeline.sphere.rotations import random_rotation
+from pipeline.testing import scattering_equivariance_error  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_scattering.json"
 

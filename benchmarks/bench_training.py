@@ -5,7 +5,7 @@ with tests/synthetic_cache.py), then measures
   - data loading alone (samples/s): per-item reads, batched reads (one call per batch of chunks),
     the same through DataLoader with 0 and 2 workers, and the in-memory option;
   - training compute alone (samples/s, forward + backward + AdamW step on batches in memory);
-  - wall time of one full training epoch through `downstream.training.train` (train split, then
+  - wall time of one full training epoch through `downstream.train.training.train` (train split, then
     validation) for each model, reading lazily with 0 or 2 DataLoader workers, or in memory.
 Prints tables and writes benchmarks/results/bench_training.json.
 
@@ -29,10 +29,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from downstream.config import TrainConfig  # noqa: E402
-from downstream.dataset import make_loader, open_split  # noqa: E402
-from downstream.models import build_model, n_parameters  # noqa: E402
-from downstream.training import train  # noqa: E402
+from downstream.data.dataset import make_loader, open_split  # noqa: E402
+from downstream.nn.models import build_model, n_parameters  # noqa: E402
+from downstream.train.config import TrainConfig  # noqa: E402
+from downstream.train.training import train  # noqa: E402
 from tests.synthetic_cache import random_coefficients, write_cache  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_training.json"

@@ -1,17 +1,13 @@
 """Training on scattering caches: small rotation-equivariant spherical CNNs (Cobb et al., ICLR 2021)
 on the cached outputs of the spherical scattering layer (McEwen, Wallis & Mavor-Parker, ICLR 2022).
 
-Modules (import them directly):
-    cache, dataset       reading a cache, torch Dataset / DataLoader over one split
-    sh_tables            float64 real spherical-harmonic tables on Gauss-Legendre grids
-    harmonic_linear      HarmonicLinear: exactly equivariant per-degree channel mixing
-    s2_grid              ToS2Grid, FromS2Grid, S2Activation: pointwise nonlinearity on the grid
-    invariants           RotationInvariants: means and log power spectra
-    normalization        HarmonicNormalization: per-path, per-degree scales fitted on train data
-    models               ModelConfig, InvariantMLP, SphericalCNN, build_model
-    equivariance         measured equivariance / invariance errors
-    transforms           RandomRotation augmentation
-    spectrum_baseline    SpectrumClassifier: logistic regression on log binned power spectra
-    config, training     TrainConfig, train, evaluate; checkpoint: save / load; plots
-    commands             click commands `train` and `evaluate`
+Subpackages (import them directly; nothing is imported here, so ``import downstream`` stays cheap):
+    data     the cache index and splits (``index``), a torch Dataset / DataLoader over one split
+             (``dataset``), rotation augmentation (``augment``)
+    nn       float64 real spherical-harmonic tables (``sh_tables``), HarmonicLinear, ToS2Grid /
+             FromS2Grid / S2Activation (``s2_grid``), RotationInvariants, HarmonicNormalization,
+             the models (``models``) and measured equivariance (``equivariance``)
+    train    TrainConfig (``config``), train / evaluate (``training``), checkpoints, figures, the
+             click commands ``train`` and ``evaluate``
+    cmb      the CMB experiment (``experiment``), its spectrum baseline and its report
 """

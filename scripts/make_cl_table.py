@@ -3,7 +3,7 @@
 Unlensed LCDM TT C_l (not D_l) in muK^2 for l = 0..LMAX, computed with CAMB (Lewis, Challinor &
 Lasenby 2000, ApJ 538, 473; https://camb.info) for the Planck 2018 best-fit base-LCDM parameters
 from TT,TE,EE+lowE+lensing (Planck Collaboration 2020, "Planck 2018 results. VI. Cosmological
-parameters", A&A 641, A6, arXiv:1807.06209, Table 1, column "Plik best fit"). science.md section 6.
+parameters", A&A 641, A6, arXiv:1807.06209, Table 1, column "Plik best fit"). docs/cmb-experiment.md section 1.
 
 CAMB is an optional extra (`pip install -c constraints.txt camb`, or the `camb` extra of the
 package), never a runtime dependency: the table it writes is committed. With the same CAMB version

@@ -15,10 +15,10 @@ import healpy as hp
 import numpy as np
 import zarr
 
-from pipeline.cache import DATA_ARRAYS
-from pipeline.grids import HealpixGrid, RingGrid
-from pipeline.harmonic import alm_to_map
-from tests.conftest import random_alm
+from pipeline.sphere.grids import HealpixGrid, RingGrid
+from pipeline.sphere.harmonic import alm_to_map
+from pipeline.store.format import DATA_ARRAYS
+from pipeline.testing import random_alm
 
 BIN = Path(sys.executable).parent
 L, J0, NSIDE = 32, 3, 16

@@ -1,6 +1,6 @@
 """Slow, loop-based reference scattering transform, independent of the fast code path.
 
-It shares only the *definition* of the discretisation with ``pipeline.scattering`` (which grid the
+It shares only the *definition* of the discretisation with ``pipeline.scattering.transform`` (which grid the
 modulus is taken on: ``modulus_grid``); everything else is written again in the plainest way:
 wavelet filters by adaptive quadrature (scipy.integrate.quad), harmonic transforms by explicit
 sums over scipy's Y_lm on Gauss-Legendre nodes (no ducc0), paths by nested loops. Only usable
@@ -15,8 +15,8 @@ import numpy as np
 from scipy.integrate import quad
 from scipy.special import sph_harm_y
 
-from pipeline.config import ScatteringConfig
-from pipeline.scattering import modulus_grid
+from pipeline.scattering.config import ScatteringConfig
+from pipeline.scattering.transform import modulus_grid
 
 
 def reference_k_lam(t: float, lam: float) -> float:
@@ -82,7 +82,7 @@ def reference_paths(config: ScatteringConfig) -> list[tuple[int, ...]]:
 
 def reference_scattering(alm: dict, config: ScatteringConfig) -> dict[tuple[int, ...], dict]:
     """S[p] f as {(l, m): a_lm} for l < L0, for every path; alm is {(l, m): a_lm} of f."""
-    L, lam, L0 = config.L, config.lam, config.L0
+    _L, lam, L0 = config.L, config.lam, config.L0
     U: dict[tuple[int, ...], dict] = {(): dict(alm)}
     out = {}
     for path in reference_paths(config):

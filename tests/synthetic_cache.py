@@ -19,9 +19,9 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, Crc32cCodec
 
-from pipeline.alm import complex_to_real, real_to_complex
+from pipeline.sphere.alm import complex_to_real, real_to_complex
+from pipeline.store.format import COEFFICIENT_LAYOUT, DIMENSION_NAMES, FORMAT
 
-FORMAT = "sphere-scatter-cache"
 _COMPRESSORS = [BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"), Crc32cCodec()]
 
 
@@ -98,7 +98,7 @@ def write_cache(
 
     def array(name, data, chunks, fill_value):
         a = g.create_array(name, shape=data.shape, chunks=chunks, dtype=data.dtype,
-                           fill_value=fill_value, compressors=_COMPRESSORS)
+                           fill_value=fill_value, compressors=_COMPRESSORS, dimension_names=DIMENSION_NAMES[name])
         a[...] = data
 
     data = np.where((status == 1)[:, None, None], coefficients, np.nan)
@@ -113,19 +113,20 @@ def write_cache(
     strings = {"source": [f"map_{i:05d}.npy" for i in range(N)], "sha256": [""] * N, "split": splits,
                "metadata": ["{}"] * N, "error": [""] * N}
     for name, values in strings.items():
-        a = maps.create_array(name, shape=(N,), chunks=(1,), dtype=str, compressors=_COMPRESSORS)
+        a = maps.create_array(name, shape=(N,), chunks=(1,), dtype=str, compressors=_COMPRESSORS,
+                              dimension_names=("map",))
         a[...] = np.array(values, dtype=object)
     for name, values, fill in [("status", status, 0), ("label", labels.astype(np.int64), -1),
                                ("analysis_residual", np.full(N, np.nan), np.nan),
                                ("masked_fraction", np.zeros(N), np.nan), ("seconds", np.zeros(N), np.nan),
                                ("peak_rss_mb", np.zeros(N), np.nan)]:
         a = maps.create_array(name, shape=(N,), chunks=(1,), dtype=values.dtype, fill_value=fill,
-                              compressors=_COMPRESSORS)
+                              compressors=_COMPRESSORS, dimension_names=("map",))
         a[...] = values
     g.attrs.update({
         "format": FORMAT, "schema_version": schema_version, "config": config,
         "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
-        "L0": L0, "n_paths": P, "paths": paths, "coefficient_layout": "real-sh-degree-major",
+        "L0": L0, "n_paths": P, "paths": paths, "coefficient_layout": COEFFICIENT_LAYOUT,
         "input": {"grid": "synthetic"}, "provenance": {"writer": "tests/synthetic_cache.py"},
         "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:00Z",
         "complete": bool(np.all(status == 1)),

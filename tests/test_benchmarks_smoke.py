@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from benchmarks import bench_peers, bench_scale
-from pipeline.alm import n_alm
-from pipeline.config import ScatteringConfig
-from pipeline.scattering import ScatteringTransform
-from tests.conftest import random_alm, relative_error
+from pipeline.scattering.config import ScatteringConfig
+from pipeline.scattering.transform import ScatteringTransform
+from pipeline.sphere.alm import n_alm
+from pipeline.testing import random_alm, relative_error
 
 
 def test_fit_exponent_recovers_a_power_law():
@@ -65,8 +65,8 @@ def test_healpix_comparison_matches_each_tolerance_with_the_cheapest_iter(rng):
 
 
 def test_our_wavelet_transform_from_a_map_equals_the_one_from_coefficients(rng):
-    from pipeline.grids import RingGrid
-    from pipeline.harmonic import alm_to_map
+    from pipeline.sphere.grids import RingGrid
+    from pipeline.sphere.harmonic import alm_to_map
 
     config = ScatteringConfig(L=24, J0=2)
     alm = random_alm(rng, 24)

@@ -9,14 +9,17 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 import zarr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import ScatteringConfig
-from pipeline.readers import ReaderOptions
-from pipeline.tasks import scatter_file
+from pipeline.io.readers import ReaderOptions
+from pipeline.run.tasks import scatter_file
+from pipeline.scattering.config import ScatteringConfig
 from tests.pipeline_helpers import CONFIG_ARGS, NSIDE, run_cli, write_inputs
+
+pytestmark = pytest.mark.cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [p for d in ("pipeline", "downstream") for p in (ROOT / d).rglob("*.py")] + [ROOT / "cli.py"]

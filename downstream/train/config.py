@@ -1,0 +1,136 @@
+"""Training configuration: frozen, validated on construction, readable from a JSON file.
+
+Everything that decides a training run (architecture, optimisation, split, seeds, device) is one
+:class:`TrainConfig`; checkpoints and metrics store it as plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from downstream.nn.models import MODEL_KINDS, ModelConfig
+from downstream.nn.s2_grid import ACTIVATIONS
+from pipeline.errors import InputError
+
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of a training run (field defaults in brackets in the ``train`` command's help).
+
+    model: "cnn" (:class:`SphericalCNN`) or "invariant_mlp" (:class:`InvariantMLP`).
+    max_depth: use only the scattering paths of at most this depth as input channels (None: all;
+        0: the zeroth-order path alone, the input map low-passed to L0, i.e. a conventional
+        low-resolution spherical CNN baseline).
+    channels, bandlimits, oversampling, activation, hidden: see :class:`ModelConfig`.
+    epochs, patience: at most `epochs`; stop after `patience` epochs without a lower validation
+        loss, keeping the best epoch's weights.
+    fractions, split_seed: train/val/test fractions of the seeded, stratified split used when the
+        cache stores no split. seed: initialisation, shuffling and augmentation.
+    augment: rotate every training item by a random rotation.
+    in_memory: read each split into RAM once (for small caches; lazy reads otherwise).
+    threads: torch CPU threads during the run (0: torch's setting). Default 1: these models run
+        many small kernels; on a shared 2-core machine two OpenMP threads were measured 7x slower
+        than one (benchmarks/bench_training.py), on an idle one ~1.6x faster.
+    device: "auto" (CUDA when present), "cpu" or "cuda". dtype: "float32" or "float64".
+    """
+
+    model: str = "cnn"
+    max_depth: int | None = None
+    channels: tuple[int, ...] = (16, 16)
+    bandlimits: tuple[int, ...] | None = None
+    oversampling: float = 2.0
+    activation: str = "relu"
+    hidden: int = 32
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    patience: int = 5
+    seed: int = 0
+    split_seed: int = 0
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    augment: bool = False
+    in_memory: bool = False
+    num_workers: int = 0
+    threads: int = 1
+    device: str = "auto"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "fractions", "bandlimits"):
+            value = getattr(self, name)
+            if value is None and name == "bandlimits":
+                continue
+            if not isinstance(value, (list, tuple)):
+                raise InputError(f"{name} must be a list, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        if self.model not in MODEL_KINDS:
+            raise InputError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
+        if self.activation not in ACTIVATIONS:
+            raise InputError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.device not in DEVICES:
+            raise InputError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.dtype not in DTYPES:
+            raise InputError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        for name in ("epochs", "batch_size", "hidden", "patience"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.max_depth is not None and (not isinstance(self.max_depth, int) or self.max_depth < 0):
+            raise InputError(f"max_depth must be an integer >= 0 or null, got {self.max_depth!r}")
+        for name in ("num_workers", "threads"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise InputError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
+        if not (self.lr >= 0 and self.weight_decay >= 0 and self.oversampling >= 1):
+            raise InputError(f"need lr >= 0, weight_decay >= 0, oversampling >= 1; got {self.lr}, {self.weight_decay}, {self.oversampling}")
+        if len(self.fractions) != 3 or min(self.fractions) < 0 or abs(sum(self.fractions) - 1) > 1e-9:
+            raise InputError(f"fractions must be three non-negative numbers summing to 1, got {list(self.fractions)}")
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise InputError(f"unknown training option(s) {unknown}; expected some of {sorted(f.name for f in fields(cls))}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides) -> TrainConfig:
+        """Options from a JSON object file (if given), then `overrides` (None values ignored)."""
+        data = {}
+        if path is not None:
+            try:
+                data = json.loads(Path(path).read_text())
+            except (OSError, json.JSONDecodeError) as err:
+                raise InputError(f"cannot read training config {str(path)!r}: expected a JSON object file ({err})") from None
+            if not isinstance(data, dict):
+                raise InputError(f"training config {str(path)!r} must hold a JSON object")
+        return cls.from_dict({**data, **{k: v for k, v in overrides.items() if v is not None}})
+
+    def model_config(self, n_paths: int, L0: int, n_classes: int) -> ModelConfig:
+        """The architecture for inputs of n_paths channels at bandlimit L0."""
+        try:
+            return ModelConfig(self.model, n_paths, L0, n_classes, self.channels, self.bandlimits,
+                               self.oversampling, self.activation, self.hidden)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> CUDA when present, else CPU; "cuda" without a GPU is an InputError."""
+    if name not in DEVICES:
+        raise InputError(f"device must be one of {DEVICES}, got {name!r}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' requested but no CUDA GPU is available; use --device auto or cpu")
+    return torch.device(name)

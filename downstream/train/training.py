@@ -1,0 +1,224 @@
+"""Training and evaluation of the downstream classifiers on a scattering cache.
+
+The spherical CNN of Cobb et al. (ICLR 2021, arXiv:2010.11661) trained on cached scattering
+coefficients, as in McEwen, Wallis & Mavor-Parker (ICLR 2022, arXiv:2102.02828): the scattering
+layer ran once, offline; here only the small network is trained. Library functions
+:func:`train` and :func:`evaluate` do everything the ``scatter-train`` / ``scatter-evaluate``
+commands do. Runs are reproducible on CPU (seeded initialisation, shuffling, workers and
+augmentation; deterministic algorithms).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from downstream.data.augment import RandomRotation
+from downstream.data.dataset import CacheDataset, make_loader
+from downstream.data.index import SPLITS, CacheIndex, read_cache_index, select_maps
+from downstream.nn.models import build_model, n_parameters
+from downstream.nn.normalization import fit_normalization
+from downstream.train.checkpoint import load_checkpoint, save_checkpoint
+from downstream.train.config import DTYPES, TrainConfig, resolve_device
+from downstream.train.plots import plot_confusion, plot_learning_curves
+from pipeline.errors import InputError
+
+EVAL_BATCH = 64
+
+
+@dataclass
+class TrainResult:
+    """The trained model (best validation epoch, eval mode), its metrics (as in metrics.json) and
+    the output directory (None when nothing was written)."""
+
+    model: nn.Module
+    metrics: dict
+    out_dir: Path | None
+
+
+@contextmanager
+def reproducible(seed: int, device: torch.device, threads: int = 0):
+    """For the block: seed torch, switch on deterministic algorithms (warn-only off CPU) and,
+    if `threads` > 0, use that many CPU threads; previous settings are restored afterwards."""
+    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+    torch.set_num_threads(threads or previous[1])
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.set_num_threads(previous[1])
+
+
+def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, labels) over a loader, on CPU."""
+    model.eval()
+    dtype = next(model.parameters()).dtype
+    logits, labels = [], []
+    with torch.no_grad():
+        for x, y in loader:
+            logits.append(model(x.to(device, dtype)).cpu())
+            labels.append(y)
+    return torch.cat(logits), torch.cat(labels)
+
+
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, n_classes: int) -> dict:
+    """Number of maps, mean cross-entropy, accuracy and confusion matrix [true][predicted]."""
+    predicted = logits.argmax(dim=1)
+    confusion = torch.zeros(n_classes, n_classes, dtype=torch.long)
+    confusion.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
+    return {
+        "n": len(labels),
+        "loss": float(F.cross_entropy(logits.double(), labels)),
+        "accuracy": float((predicted == labels).double().mean()),
+        "confusion": confusion.tolist(),
+    }
+
+
+def _train_epoch(model, loader, optimizer, device, desc: str, progress: bool) -> dict:
+    model.train()
+    dtype = next(model.parameters()).dtype
+    total, correct, n = 0.0, 0, 0
+    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
+    for x, y in bar:
+        x, y = x.to(device, dtype), y.to(device)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(y)
+        correct += int((logits.argmax(dim=1) == y).sum())
+        n += len(y)
+        bar.set_postfix(loss=f"{total / n:.4f}")
+    return {"train_loss": total / n, "train_accuracy": correct / n}
+
+
+def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, config: TrainConfig,
+        device: torch.device, progress: bool = True) -> list[dict]:
+    """AdamW with early stopping on the validation loss: stops after `config.patience` epochs
+    without improvement and restores the best epoch's weights. Returns the per-epoch history."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history, best_loss, best_state, stale = [], math.inf, None, 0
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        row = {"epoch": epoch, **_train_epoch(model, train_loader, optimizer, device, f"epoch {epoch}/{config.epochs}", progress)}
+        val = classification_metrics(*predict(model, val_loader, device), model.config.n_classes)
+        row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], seconds=time.perf_counter() - start)
+        history.append(row)
+        if progress:
+            tqdm.write(f"epoch {epoch}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}, "
+                       f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}")
+        if row["val_loss"] < best_loss or best_state is None:
+            best_loss, stale = row["val_loss"], 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    model.load_state_dict(best_state)
+    return history
+
+
+def _datasets(index: CacheIndex, config: TrainConfig) -> dict[str, CacheDataset]:
+    datasets = {}
+    for split in SPLITS:
+        maps = select_maps(index, split, config.fractions, config.split_seed)
+        augment = RandomRotation(index.L0) if config.augment and split == "train" else None
+        datasets[split] = CacheDataset(index, maps, dtype=DTYPES[config.dtype], transform=augment,
+                                       in_memory=config.in_memory, input_paths=index.paths_up_to(config.max_depth))
+    for split in ("train", "val"):
+        if len(datasets[split]) == 0:
+            raise InputError(f"cache {index.path!r} has no done, labelled maps in the {split!r} split; both train and val are required")
+    return datasets
+
+
+def _cache_summary(index: CacheIndex) -> dict:
+    return {"path": index.path, "config_hash": index.config_hash, "L0": index.L0, "n_paths": index.n_paths,
+            "n_classes": index.n_classes, "paths": [list(p) for p in index.paths]}
+
+
+def _write_report(out_dir: str | Path, metrics: dict, result: dict, split: str, suffix: str = "") -> Path:
+    """metrics<suffix>.json and confusion<suffix>.png (of `result`, on `split`) in out_dir (created)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"metrics{suffix}.json").write_text(json.dumps(metrics, indent=2))
+    plot_confusion(result["confusion"], out_dir / f"confusion{suffix}.png", f"{split}: accuracy {result['accuracy']:.3f}")
+    return out_dir
+
+
+def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
+          *, progress: bool = True) -> TrainResult:
+    """Train `config.model` on the train split of a cache, early-stopped on its val split; report
+    val and test metrics. With `out_dir`: writes checkpoint.pt, metrics.json,
+    learning_curves.png and confusion.png there."""
+    index = read_cache_index(cache_path)
+    device = resolve_device(config.device)
+    start = time.perf_counter()
+    with reproducible(config.seed, device, config.threads):
+        datasets = _datasets(index, config)
+        model_config = config.model_config(datasets["train"].n_paths, index.L0, index.n_classes)
+        model = build_model(model_config)
+        statistics = CacheDataset(index, datasets["train"].maps, dtype=torch.float64, input_paths=datasets["train"].input_paths)
+        batches = (x for x, _ in make_loader(statistics, EVAL_BATCH, shuffle=False, num_workers=config.num_workers))
+        model.normalize.set_statistics(*fit_normalization(batches, index.L0))
+        model.to(device=device, dtype=DTYPES[config.dtype])
+        loaders = {split: make_loader(ds, config.batch_size if split == "train" else EVAL_BATCH, shuffle=split == "train",
+                                      seed=config.seed, num_workers=config.num_workers)
+                   for split, ds in datasets.items() if len(ds)}
+        history = fit(model, loaders["train"], loaders["val"], config, device, progress)
+        results = {split: classification_metrics(*predict(model, loaders[split], device), index.n_classes)
+                   for split in ("val", "test") if split in loaders}
+    best = min(history, key=lambda row: row["val_loss"])
+    metrics = {"cache": _cache_summary(index), "config": config.to_dict(), "model": model_config.to_dict(),
+               "n_parameters": n_parameters(model), "device": str(device),
+               "splits": {split: len(ds) for split, ds in datasets.items()}, "epochs_run": len(history),
+               "best_epoch": best["epoch"], "seconds": time.perf_counter() - start, "history": history, **results}
+    if out_dir is not None:
+        report = "test" if "test" in results else "val"
+        out_dir = _write_report(out_dir, metrics, results[report], report)
+        save_checkpoint(out_dir / "checkpoint.pt", model, train_config=config.to_dict(), cache=metrics["cache"])
+        plot_learning_curves(history, out_dir / "learning_curves.png")
+    return TrainResult(model, metrics, out_dir)
+
+
+def evaluate(checkpoint: str | Path, cache_path: str, split: str = "test", *, out_dir: str | Path | None = None,
+             batch_size: int = EVAL_BATCH, num_workers: int = 0, device: str = "auto", threads: int = 1) -> dict:
+    """Metrics of a checkpoint on one split of a cache made with the same scattering config
+    (the split is chosen as in training: stored column, or the training run's seeded split).
+    With `out_dir`: writes metrics_<split>.json and confusion_<split>.png there."""
+    target = resolve_device(device)
+    model, info = load_checkpoint(checkpoint, target)
+    index = read_cache_index(cache_path)
+    trained_on = info["cache"]
+    if (index.config_hash, index.n_paths, index.L0) != (trained_on["config_hash"], trained_on["n_paths"], trained_on["L0"]):
+        raise InputError(f"cache {cache_path!r} (config_hash {index.config_hash[:12]}, P = {index.n_paths}, L0 = {index.L0}) does not match "
+                         f"the checkpoint's training cache (config_hash {trained_on['config_hash'][:12]}, P = {trained_on['n_paths']}, L0 = {trained_on['L0']})")
+    if index.n_classes > model.config.n_classes:
+        raise InputError(f"cache {cache_path!r} has labels up to {index.n_classes - 1}; the model knows {model.config.n_classes} classes")
+    config = TrainConfig.from_dict(info["train_config"])
+    maps = select_maps(index, split, config.fractions, config.split_seed)
+    if len(maps) == 0:
+        raise InputError(f"cache {cache_path!r} has no done, labelled maps in the {split!r} split")
+    dataset = CacheDataset(index, maps, dtype=next(model.parameters()).dtype, input_paths=index.paths_up_to(config.max_depth))
+    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
+    with reproducible(0, target, threads):
+        results = classification_metrics(*predict(model, loader, target), model.config.n_classes)
+    metrics = {"checkpoint": str(checkpoint), "cache": _cache_summary(index), "split": split, **results}
+    if out_dir is not None:
+        _write_report(out_dir, metrics, metrics, split, f"_{split}")
+    return metrics

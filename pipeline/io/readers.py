@@ -1,0 +1,167 @@
+"""Read one input map (HEALPix FITS, .npy, .npz) or harmonic-coefficient file into native float64.
+
+Nothing about an input is guessed (docs/inputs.md section 1): the grid and the
+HEALPix ordering come from the FITS header, from the options, or from a JSON sidecar
+``<stem>.json`` (keys ``grid`` and, for HEALPix, ``ordering``) next to a .npy / .npz file, and a
+declaration that disagrees with another is an error. NESTED maps stay NESTED: reordering is the
+harmonic layer's job (``pipeline.sphere.harmonic``). UNSEEN / NaN / inf pixels are refused unless the
+policy ``bad_pixels='fill-mean'`` is chosen; the masked fraction is recorded either way.
+
+Every problem with a file is one ``InputError`` whose message starts with the file's path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import InputError
+from pipeline.io.checks import (
+    BAD_PIXEL_POLICIES,
+    CONSTANT_MAP,
+    GRIDS,
+    ORDERINGS,
+    UNSEEN_HIGH,
+    UNSEEN_LOW,
+    Harmonics,
+    parser_errors,
+)
+from pipeline.io.fits_files import read_fits
+from pipeline.io.numpy_files import read_numpy
+from pipeline.sphere.grids import Grid
+
+MAP_EXTENSIONS = {".fits": "fits", ".fit": "fits", ".fts": "fits", ".npy": "npy", ".npz": "npz"}
+"""File suffixes read (case-insensitive) and their format."""
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """How to read inputs; every field left None is taken from the file (header or sidecar).
+
+    grid: 'healpix', a ring scheme of ``grids.RING_SCHEMES`` (an H x 2H 360-degree image is 'f1'
+        when cell-centred, 'dh' when its first row is the north pole) or 'alm' (complex
+        coefficients, healpy/ducc0 m-major layout, lmax = mmax).
+    ordering: HEALPix pixel ordering, 'RING' or 'NESTED'.
+    field: FITS column holding the map, by name or 0-based index (needed when there are several).
+    npz_key: array of a .npz archive holding the map (needed when there are several).
+    bad_pixels: 'refuse' (default) or 'fill-mean' (NaN / inf / UNSEEN pixels set to the plain,
+        unweighted mean of the valid pixels).
+    """
+
+    grid: str | None = None
+    ordering: str | None = None
+    field: str | int | None = None
+    npz_key: str | None = None
+    bad_pixels: str = "refuse"
+
+    def __post_init__(self) -> None:
+        if self.grid is not None and self.grid not in GRIDS:
+            raise InputError(f"grid must be one of {', '.join(GRIDS)} (or None: from the file), got {self.grid!r}")
+        if self.ordering is not None and self.ordering not in ORDERINGS:
+            raise InputError(f"ordering must be RING or NESTED (or None: from the file), got {self.ordering!r}")
+        if self.ordering is not None and self.grid not in (None, "healpix"):
+            raise InputError(f"ordering applies only to HEALPix maps, not to grid {self.grid!r}")
+        if not (self.field is None or (isinstance(self.field, str) and self.field)
+                or (type(self.field) is int and self.field >= 0)):
+            raise InputError(f"field must be a column name or a 0-based column index, got {self.field!r}")
+        if not (self.npz_key is None or (isinstance(self.npz_key, str) and self.npz_key)):
+            raise InputError(f"npz_key must be a non-empty string, got {self.npz_key!r}")
+        if self.bad_pixels not in BAD_PIXEL_POLICIES:
+            raise InputError(f"bad_pixels must be one of {', '.join(BAD_PIXEL_POLICIES)}, got {self.bad_pixels!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ReaderOptions":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InputError(f"unknown reader options: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+@dataclass(frozen=True, eq=False)
+class MapData:
+    """One input, read. Either `values` (read-only native float64, shape ``grid.shape``, in the
+    file's own pixel ordering) or, for harmonic input, `alm` (complex128, layout of
+    ``pipeline.sphere.alm``) with bandlimit `alm_L`; the other pair is None."""
+
+    values: np.ndarray | None
+    grid: Grid | None
+    alm: np.ndarray | None
+    alm_L: int | None
+    masked_fraction: float
+    mask_description: str
+    sha256: str
+    source: str
+
+
+def map_format(path: str | Path) -> str:
+    """'fits', 'npy' or 'npz' from the file's suffix; InputError (naming the file) otherwise."""
+    suffix = Path(path).suffix
+    if suffix.lower() not in MAP_EXTENSIONS:
+        raise InputError(f"{path}: unknown file type {suffix!r}: expected one of {', '.join(MAP_EXTENSIONS)}")
+    return MAP_EXTENSIONS[suffix.lower()]
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: the input hash recorded with each map (maps/sha256)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def read_map(path: str | Path, options: ReaderOptions = ReaderOptions()) -> MapData:
+    """Read one map or coefficient file; any problem with it is one InputError naming it."""
+    source = str(path)
+    path = Path(path)
+    fmt = map_format(path)
+    try:
+        if not path.is_file():
+            raise InputError("file not found")
+        with parser_errors("readable"):
+            sha256 = file_sha256(path)
+        read = read_fits(path, options) if fmt == "fits" else read_numpy(path, fmt, options)
+        if isinstance(read, Harmonics):
+            return MapData(values=None, grid=None, alm=_checked_alm(read.alm), alm_L=read.L, masked_fraction=0.0,
+                           mask_description="harmonic input", sha256=sha256, source=source)
+        masked_fraction, description = _apply_bad_pixel_policy(read.values, options.bad_pixels, read.coverage)
+        read.values.flags.writeable = False
+        return MapData(values=read.values, grid=read.grid, alm=None, alm_L=None, masked_fraction=masked_fraction,
+                       mask_description=description, sha256=sha256, source=source)
+    except InputError as err:
+        raise InputError(f"{source}: {err}") from err.__cause__
+
+
+def _checked_alm(alm: np.ndarray) -> np.ndarray:
+    bad = int(np.count_nonzero(~np.isfinite(alm)))
+    if bad:
+        raise InputError(f"{bad} of {alm.size} harmonic coefficients are NaN or inf")
+    if not np.any(alm[1:]):  # only a_00 (index 0) nonzero: a constant map
+        raise InputError(CONSTANT_MAP)
+    alm.flags.writeable = False
+    return alm
+
+
+def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str) -> tuple[float, str]:
+    """Find NaN / inf / UNSEEN pixels, refuse or fill them (in place); (masked fraction, description)."""
+    bad = ~np.isfinite(values)
+    bad |= (values >= UNSEEN_LOW) & (values <= UNSEEN_HIGH)
+    n_bad, npix = int(np.count_nonzero(bad)), values.size
+    note = f" ({coverage})" if coverage else ""
+    if n_bad == npix:
+        raise InputError(f"all {npix} pixels are NaN, inf or UNSEEN{note}: nothing to analyse")
+    summary = f"{n_bad} of {npix} pixels ({100 * n_bad / npix:.3g} %) are NaN, inf or UNSEEN{note}"
+    if n_bad and policy == "refuse":
+        raise InputError(f"{summary}; the bad-pixel policy is 'refuse': choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels")
+    if n_bad:
+        mean = float(np.mean(values, where=~bad))
+        values[bad] = mean
+        description = f"{summary}, filled with the mean of the valid pixels ({mean:.6g})"
+    else:
+        description = "no masked pixels"
+    if values.max() == values.min():
+        raise InputError(CONSTANT_MAP)
+    return n_bad / npix, description

@@ -1,0 +1,84 @@
+"""The Dask cluster of a run: a quiet local cluster of single-threaded worker processes, or a
+client of any running scheduler (README, "Running on a cluster").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+MALLOC_TRIM_ENV = "MALLOC_TRIM_THRESHOLD_"
+
+QUIET_CLUSTER_CONFIG = {
+    f"distributed.nanny.pre-spawn-environ.{MALLOC_TRIM_ENV}": None,
+    "distributed.worker.profile.enabled": False,  # statistical profiler (100 samples/s) for dashboards
+    "distributed.admin.tick.interval": "1s",  # event-loop health check, every 20 ms in each server
+    "distributed.admin.system-monitor.interval": "5s",  # host metrics for dashboards
+    "distributed.worker.memory.monitor-interval": "1s",  # pause/terminate thresholds, checked 10/s
+}
+"""Dask settings of the local cluster. An idle 2-worker cluster used 134 ms of CPU per second
+with Dask's defaults (7 % of this 2-core machine, taken from the maps) and 16 ms/s with these.
+The local cluster serves no dashboard, which is what the profiler and host metrics feed."""
+
+
+@contextmanager
+def local_cluster(n_workers: int):
+    """A LocalCluster of `n_workers` single-threaded worker processes with glibc's default malloc
+    and Dask's periodic bookkeeping turned down (QUIET_CLUSTER_CONFIG). Its scheduler serves no
+    dashboard, and its small HTTP server (health checks) listens on a free local port: on Dask's
+    default 8787 a second run at the same time printed "Port 8787 is already in use".
+
+    Dask's nanny spawns workers with MALLOC_TRIM_THRESHOLD_=65536 (any explicit value also turns
+    off glibc's adaptive mmap threshold); with it the transform, which allocates and frees large
+    arrays all the time, ran 40 % slower per map at L = 1024 (benchmarks/PERFORMANCE.md). The
+    variable is also kept out of this process's environment while the cluster lives (nannies copy
+    it into os.environ, and restarted workers inherit os.environ)."""
+    import dask
+    from dask.distributed import LocalCluster
+
+    saved = os.environ.pop(MALLOC_TRIM_ENV, None)
+    try:
+        with dask.config.set(QUIET_CLUSTER_CONFIG), LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        ) as cluster:
+            yield cluster
+    finally:
+        if saved is not None:
+            os.environ[MALLOC_TRIM_ENV] = saved
+
+
+def note_slow_malloc(client) -> None:
+    """One line on stderr when a cluster's workers run with the malloc setting ``local_cluster`` avoids."""
+    values = sorted({v for v in client.run(os.environ.get, MALLOC_TRIM_ENV).values() if v is not None})
+    if values:
+        print(f"note: the workers run with {MALLOC_TRIM_ENV}={','.join(values)} (Dask's nanny default), which slows the "
+              f"transform ~40 %; see README 'Running on a cluster'", file=sys.stderr)
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int | None):
+    """A client of the given scheduler, or of a fresh ``local_cluster`` (one worker per core by default)."""
+    from dask.distributed import Client
+
+    if scheduler:
+        with Client(scheduler, timeout="30s") as client:
+            note_slow_malloc(client)
+            yield client
+        return
+    with local_cluster(workers or os.cpu_count() or 1) as cluster, Client(cluster) as client:
+        client.register_plugin(QuietWorkerLogs())
+        yield client
+
+
+class QuietWorkerLogs(WorkerPlugin):
+    """Worker plugin for the local cluster: its workers share this command's stderr, where Dask's
+    own log lines (e.g. a heartbeat racing the shutdown, logged with a traceback) would read as our
+    failure. Task problems reach the user through the results, never through worker logs."""
+
+    def setup(self, worker) -> None:
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)

@@ -1,0 +1,64 @@
+"""The two kinds of run options, kept apart on purpose.
+
+``InputOptions``: how inputs are read and analysed. Two runs may fill one cache only if these are
+equal, so they are stored in the cache (attribute ``input``, cache_format.md) and checked on resume.
+``RunOptions``: how this run executes (cluster, batch size, progress). They never change a
+number, so they are never stored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from pipeline.errors import InputError
+from pipeline.io.readers import ReaderOptions
+from pipeline.sphere.harmonic import HEALPIX_EPSILON
+
+MAX_HEALPIX_EPSILON = 1e-3
+"""Loosest tolerance accepted for the iterative HEALPix analysis (docs/harmonic-conventions.md
+section 4): a larger one leaves errors of the order of a percent in the coefficients."""
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """What must match for a resume: the reader options and the HEALPix analysis tolerance.
+
+    >>> InputOptions.from_dict(InputOptions().to_dict()) == InputOptions()
+    True
+    """
+
+    reader: ReaderOptions = field(default_factory=ReaderOptions)
+    healpix_epsilon: float = HEALPIX_EPSILON
+
+    def __post_init__(self) -> None:
+        eps = self.healpix_epsilon
+        if not (isinstance(eps, (int, float)) and math.isfinite(eps) and 0 < eps <= MAX_HEALPIX_EPSILON):
+            raise InputError(f"healpix_epsilon must be a number in (0, {MAX_HEALPIX_EPSILON:g}], got {eps!r}")
+
+    def to_dict(self) -> dict:
+        """The cache's ``input`` attribute (plain JSON)."""
+        return {"reader": self.reader.to_dict(), "healpix_epsilon": self.healpix_epsilon}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "InputOptions":
+        return cls(reader=ReaderOptions.from_dict(d["reader"]), healpix_epsilon=float(d["healpix_epsilon"]))
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: scheduler address (None: a local cluster of `workers` processes, default one
+    per core), most maps per Dask task (None: ``planning.largest_batch``), stop at the first
+    failed map, show a progress bar."""
+
+    scheduler: str | None = None
+    workers: int | None = None
+    maps_per_task: int | None = None
+    fail_fast: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise InputError(f"--workers must be >= 1, got {self.workers}")
+        if self.maps_per_task is not None and self.maps_per_task < 1:
+            raise InputError(f"--maps-per-task must be >= 1, got {self.maps_per_task}")

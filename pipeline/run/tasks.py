@@ -1,0 +1,75 @@
+"""The task run on Dask workers: read a few files, scatter each, return the results.
+
+Pure and idempotent (docs/pipeline-rules.md): the same file and configuration give the same
+result (ducc0 with a fixed thread count; the same bytes within a process, and across worker
+processes equal to rounding: rare last-bit differences were observed), so a task lost with a
+worker can simply run again. The filter bank and plan are built once per worker process (cached on the
+configuration), never per map.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from functools import lru_cache
+
+import numpy as np
+
+from pipeline.errors import InputError, describe
+from pipeline.io.readers import read_map
+from pipeline.run.options import InputOptions
+from pipeline.scattering.config import ScatteringConfig
+from pipeline.scattering.transform import ScatteringTransform
+from pipeline.sphere.alm import power_spectrum, truncate
+from pipeline.store.format import MapResult
+
+
+@lru_cache(maxsize=4)
+def _transform(config: ScatteringConfig, nthreads: int) -> ScatteringTransform:
+    return ScatteringTransform(config, nthreads=nthreads)
+
+
+def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: InputOptions, nthreads: int = 1) -> MapResult:
+    """Scatter the map in `source` through the transform's own ``from_map`` / ``from_alm`` (the
+    one path from a read input to coefficients); any failure (a problem with the input, or an
+    unexpected error such as running out of memory) becomes MapResult.error, one line."""
+    start = time.perf_counter()
+    st = _transform(config, nthreads)
+    try:
+        data = read_map(source, inputs.reader)
+        residual = np.nan
+        if data.alm is not None:
+            if data.alm_L < config.L:
+                raise InputError(f"{source}: coefficients have bandlimit L = {data.alm_L}, below the configured L = {config.L}")
+            result = st.from_alm(data.alm, data.alm_L)
+            alm = truncate(data.alm, data.alm_L, config.L)
+        else:
+            result = st.from_map(data.values, data.grid, epsilon=inputs.healpix_epsilon)
+            (analysis,) = result.analysis
+            if analysis.residual is not None:
+                residual = analysis.residual
+            alm = analysis.alm
+    except InputError as err:
+        message = str(err).splitlines()[0]
+        if not message.startswith(source):
+            message = f"{source}: {message}"
+        return MapResult(index=index, error=message, seconds=time.perf_counter() - start)
+    except Exception as err:  # not a known input problem (out of memory, a library error): this map fails, the batch goes on
+        return MapResult(index=index, error=f"{source}: unexpected {describe(err)}", seconds=time.perf_counter() - start)
+    return MapResult(
+        index=index,
+        coefficients=result.coefficients,
+        means=result.means,
+        power_spectra=result.power_spectra,
+        input_power_spectra=power_spectrum(alm, config.L),
+        sha256=data.sha256,
+        analysis_residual=float(residual),
+        masked_fraction=float(data.masked_fraction),
+        seconds=time.perf_counter() - start,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    )
+
+
+def scatter_files(items: list[tuple[int, str]], config: ScatteringConfig, inputs: InputOptions) -> list[MapResult]:
+    """One Dask task: ``scatter_file`` for each (cache index, source) of a batch, in order."""
+    return [scatter_file(index, source, config, inputs) for index, source in items]

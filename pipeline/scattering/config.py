@@ -1,0 +1,88 @@
+"""The scattering configuration: frozen, validated on construction, with a stable hash.
+
+Parameters follow McEwen, Wallis & Mavor-Parker (ICLR 2022) and the scale-discretised wavelets of
+McEwen, Durastanti & Wiaux (2018): bandlimit L, dilation lam, lowest wavelet scale J0, depth M.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+
+from pipeline.errors import InputError
+
+MAX_DEPTH = 3
+
+
+def max_scale(L: int, lam: float) -> int:
+    """J: the smallest j with lam**j >= L - 1 (docs/wavelets.md section 2)."""
+    J = 0
+    while lam**J < L - 1:
+        J += 1
+    return J
+
+
+@dataclass(frozen=True)
+class ScatteringConfig:
+    """Everything that determines the scattering coefficients of a map.
+
+    L: input bandlimit (lmax = L - 1), >= 2.
+    lam: wavelet dilation factor, > 1 (2 is dyadic).
+    J0: lowest wavelet scale; the scaling function (low-pass) has bandlimit L0 = ceil(lam**J0),
+        which is the bandlimit of every output path signal. 0 <= J0 <= J.
+    depth: scattering depth M in 1..3 (number of modulus layers).
+    oversampling: ratio of the Gauss-Legendre grid's ring count to the wavelet bandlimit L_j on
+        which each modulus |W| is taken (>= 1); more means less aliasing (better equivariance)
+        at higher cost. See benchmarks/bench_scattering.py for the measured trade-off.
+    """
+
+    L: int
+    lam: float = 2.0
+    J0: int = 5
+    depth: int = 2
+    oversampling: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.L, int) or isinstance(self.L, bool) or self.L < 2:
+            raise InputError(f"L must be an integer >= 2, got {self.L!r}")
+        if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam > 1):
+            raise InputError(f"lam must be a finite number > 1, got {self.lam!r}")
+        object.__setattr__(self, "lam", float(self.lam))
+        J = max_scale(self.L, self.lam)
+        if not isinstance(self.J0, int) or not 0 <= self.J0 <= J:
+            raise InputError(f"J0 must be an integer in [0, {J}] for L = {self.L}, lam = {self.lam:g}; got {self.J0!r}")
+        if not isinstance(self.depth, int) or not 1 <= self.depth <= MAX_DEPTH:
+            raise InputError(f"depth must be an integer in [1, {MAX_DEPTH}], got {self.depth!r}")
+        if not (isinstance(self.oversampling, (int, float)) and 1.0 <= self.oversampling <= 8.0):
+            raise InputError(f"oversampling must be a number in [1, 8], got {self.oversampling!r}")
+        object.__setattr__(self, "oversampling", float(self.oversampling))
+
+    @property
+    def J(self) -> int:
+        """Largest wavelet scale."""
+        return max_scale(self.L, self.lam)
+
+    @property
+    def L0(self) -> int:
+        """Bandlimit of the scaling function, hence of every output path signal."""
+        return min(self.L, math.ceil(self.lam**self.J0 - 1e-12))
+
+    def wavelet_bandlimit(self, j: int) -> int:
+        """L_j = min(L, ceil(lam**(j+1))): wavelet j vanishes for l >= lam**(j+1)."""
+        return min(self.L, math.ceil(self.lam ** (j + 1) - 1e-12))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ScatteringConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InputError(f"unknown scattering configuration keys: {sorted(unknown)}")
+        return cls(**d)
+
+    def hash(self) -> str:
+        """sha256 of the canonical JSON of the configuration (stable across runs and machines)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()

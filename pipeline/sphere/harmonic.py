@@ -1,0 +1,167 @@
+"""Real maps <-> harmonic coefficients with ducc0 (Reinecke et al.), float64, explicit threads.
+
+Ring grids are exact for bandlimited signals (sampling theorems). HEALPix analysis has no
+sampling theorem: it is solved iteratively (LSMR, ducc0 ``pseudo_analysis``) to a stated
+tolerance, and the achieved residual is returned so that callers can record it (docs/harmonic-conventions.md
+section 6: without iterations a HEALPix analysis is silently off).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ducc0
+import numpy as np
+
+from pipeline.sphere.alm import n_alm
+from pipeline.sphere.grids import Grid, RingGrid, check_bandlimit
+
+HEALPIX_EPSILON = 1e-8
+"""Default LSMR tolerance: <= 1e-6 relative round-trip error for bandlimited maps, L <= 2 nside."""
+HEALPIX_MAXITER = 100
+
+_REORDER_BLOCK = 1 << 22  # pixels per block when converting NESTED <-> RING (bounds memory)
+_BAND_BYTES = 8 << 20  # grid bytes per band of rings in modulus_analysis (bounds memory)
+
+
+@dataclass(frozen=True)
+class HarmonicAnalysis:
+    """Result of analysing one map: coefficients (complex layout, bandlimit L) and accuracy.
+
+    `residual` is ||map - synthesis(alm)|| / ||map|| as reported by the iterative HEALPix solver
+    (None for ring grids, whose quadrature is exact for bandlimited input); `iterations` likewise.
+    """
+
+    alm: np.ndarray
+    L: int
+    residual: float | None = None
+    iterations: int | None = None
+
+
+@lru_cache(maxsize=8)
+def _healpix_geometry(nside: int) -> dict:
+    info = ducc0.healpix.Healpix_Base(nside, "RING").sht_info()
+    for v in info.values():
+        v.flags.writeable = False
+    return info
+
+
+def _reorder(values: np.ndarray, nside: int, source: str) -> np.ndarray:
+    """Permute a HEALPix map (last axis) from `source` ordering ("NEST" or "RING") to the other,
+    in blocks of pixels to bound memory."""
+    base = ducc0.healpix.Healpix_Base(nside, source)
+    convert = base.nest2ring if source == "NEST" else base.ring2nest
+    out = np.empty_like(values)
+    for start in range(0, values.shape[-1], _REORDER_BLOCK):
+        idx = np.arange(start, min(start + _REORDER_BLOCK, values.shape[-1]))
+        out[..., convert(idx)] = values[..., idx]
+    return out
+
+
+def nested_to_ring(values: np.ndarray, nside: int) -> np.ndarray:
+    """Reorder a NESTED HEALPix map (last axis) to RING."""
+    return _reorder(values, nside, "NEST")
+
+
+def ring_to_nested(values: np.ndarray, nside: int) -> np.ndarray:
+    """Reorder a RING HEALPix map (last axis) to NESTED."""
+    return _reorder(values, nside, "RING")
+
+
+def _check_map(values: np.ndarray, grid: Grid) -> np.ndarray:
+    if values.shape != grid.shape:
+        raise ValueError(f"map shape {values.shape} does not match grid {grid.describe()} (expected {grid.shape})")
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def map_to_alm(
+    values: np.ndarray,
+    grid: Grid,
+    L: int,
+    *,
+    nthreads: int = 1,
+    epsilon: float = HEALPIX_EPSILON,
+    maxiter: int = HEALPIX_MAXITER,
+) -> HarmonicAnalysis:
+    """Analyse one real map on `grid` to bandlimit L (lmax = L - 1)."""
+    check_bandlimit(grid, L)
+    values = _check_map(values, grid)
+    if isinstance(grid, RingGrid):
+        alm = ducc0.sht.experimental.analysis_2d(
+            map=values[None], spin=0, lmax=L - 1, geometry=grid.ducc_geometry, nthreads=nthreads
+        )[0]
+        return HarmonicAnalysis(alm, L)
+    if grid.ordering == "NESTED":
+        values = nested_to_ring(values, grid.nside)
+    geom = _healpix_geometry(grid.nside)
+    alm, _, iterations, residual, _ = ducc0.sht.pseudo_analysis(
+        map=values[None], lmax=L - 1, spin=0, nthreads=nthreads, maxiter=maxiter, epsilon=epsilon, **geom
+    )
+    return HarmonicAnalysis(alm[0], L, residual=float(residual), iterations=int(iterations))
+
+
+def alm_to_map(alm: np.ndarray, grid: Grid, L: int, *, nthreads: int = 1) -> np.ndarray:
+    """Synthesise a real map on `grid` from complex-layout coefficients of bandlimit L."""
+    if alm.shape != (n_alm(L),):
+        raise ValueError(f"expected {n_alm(L)} coefficients for L = {L}, got shape {alm.shape}")
+    alm = np.ascontiguousarray(alm, dtype=np.complex128)[None]
+    if isinstance(grid, RingGrid):
+        out = np.empty((1,) + grid.shape)
+        ducc0.sht.experimental.synthesis_2d(
+            alm=alm, map=out, spin=0, lmax=L - 1, geometry=grid.ducc_geometry, nthreads=nthreads
+        )
+        return out[0]
+    values = ducc0.sht.synthesis(alm=alm, lmax=L - 1, spin=0, nthreads=nthreads, **_healpix_geometry(grid.nside))[0]
+    return ring_to_nested(values, grid.nside) if grid.ordering == "NESTED" else values
+
+
+def modulus_analysis(
+    alm: np.ndarray, L: int, ntheta: int, nphi: int, L_out: int, *, nthreads: int = 1
+) -> np.ndarray:
+    """Coefficients (l < L_out) of |f|, where f has bandlimit L: f is synthesised on a
+    Gauss-Legendre grid of ntheta x nphi, the modulus taken pointwise, and the grid integrated
+    against Y_lm by Gauss-Legendre quadrature (exact up to the aliasing of |f|'s content above
+    degree ~2 ntheta - L_out).
+
+    The grid is processed in bands of rings (north and south rings in mirror pairs, so ducc0 keeps
+    its equatorial symmetry), which bounds memory by one band instead of the whole oversampled grid
+    and gives the same sum to rounding."""
+    theta = ducc0.misc.GL_thetas(ntheta)
+    weights = ducc0.misc.GL_weights(ntheta, nphi)
+    alm = np.ascontiguousarray(alm, dtype=np.complex128)[None]
+    out = np.zeros((1, n_alm(L_out)), dtype=np.complex128)
+    half = (ntheta + 1) // 2
+    pairs_per_band = max(1, _BAND_BYTES // (2 * nphi * 8))
+    for start in range(0, half, pairs_per_band):
+        north = np.arange(start, min(start + pairs_per_band, half))
+        south = ntheta - 1 - north[::-1]
+        rings = np.unique(np.concatenate([north, south]))
+        geometry = dict(
+            theta=theta[rings],
+            nphi=np.full(len(rings), nphi, dtype=np.uint64),
+            phi0=np.zeros(len(rings)),
+            ringstart=np.arange(len(rings), dtype=np.uint64) * nphi,
+        )
+        band = ducc0.sht.synthesis(alm=alm, lmax=L - 1, spin=0, nthreads=nthreads, **geometry)
+        np.abs(band, out=band)
+        band.reshape(len(rings), nphi)[...] *= weights[rings, None]
+        out += ducc0.sht.adjoint_synthesis(map=band, lmax=L_out - 1, spin=0, nthreads=nthreads, **geometry)
+    return out[0]
+
+
+def ring_grid_synthesis(alm: np.ndarray, L: int, ntheta: int, nphi: int, *, nthreads: int = 1) -> np.ndarray:
+    """Synthesis of bandlimit-L coefficients on a Gauss-Legendre grid of any size ntheta >= L."""
+    out = np.empty((1, ntheta, nphi))
+    ducc0.sht.experimental.synthesis_2d(
+        alm=np.ascontiguousarray(alm, dtype=np.complex128)[None], map=out, spin=0, lmax=L - 1, geometry="GL", nthreads=nthreads
+    )
+    return out[0]
+
+
+def ring_grid_analysis(values: np.ndarray, L: int, *, nthreads: int = 1) -> np.ndarray:
+    """Gauss-Legendre quadrature of a (ntheta, nphi) grid against Y_lm, l < L (exact for
+    bandlimited input; otherwise the quadrature sum, aliasing included)."""
+    return ducc0.sht.experimental.analysis_2d(
+        map=np.ascontiguousarray(values, dtype=np.float64)[None], spin=0, lmax=L - 1, geometry="GL", nthreads=nthreads
+    )[0]

@@ -1,0 +1,284 @@
+"""The Zarr v3 scattering cache: creation, resume, per-map writes, inspection, verification.
+
+Layout and meaning: cache_format.md (schema version 1). Rules (docs/pipeline-rules.md):
+the coefficients are one map per chunk along the sample axis, written by chunk-aligned regions
+(asserted); this process is the only writer, so the small per-map arrays (records, means, spectra)
+share chunks of many maps and are written read-modify-write, a whole chunk at a time (atomic
+writes of the store); a map's status is set only after its data are written; NaN fill values, so
+a missing chunk never reads as data; crc32c on every chunk; attributes are plain JSON; the store is
+created once and filled in place, never silently overwritten; metadata consolidated when a run
+completes. A chunk of the small arrays that no longer decodes is dropped and its maps recomputed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import warnings
+from collections import Counter
+
+import numpy as np
+import zarr
+import zarr.codecs
+from zarr.core.sync import sync
+
+from pipeline.errors import InputError
+from pipeline.io.inputs import InputSpec, input_identity
+from pipeline.scattering.config import ScatteringConfig
+from pipeline.store.format import (
+    DATA_ARRAYS,
+    DIMENSION_NAMES,
+    DONE,
+    FAILED,
+    FORMAT,
+    PENDING,
+    PLANNER_RECORDS,
+    RECORD_CHUNK_MAPS,
+    RECORDS,
+    RESULT_RECORDS,
+    SCHEMA_VERSION,
+    CacheLayout,
+    MapResult,
+)
+from pipeline.store.provenance import provenance
+from pipeline.store.zarr_io import chunk_reads, gather_all, open_store, region_write
+
+DAMAGED_PLANNER_RECORDS = "the records of which input each map is are damaged; rebuild the cache with --overwrite"
+
+_DATA_CODECS = [zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"), zarr.codecs.Crc32cCodec()]
+"""Scattering coefficients barely compress (CMB caches: x1.11 with zstd level 5, x1.05 with lz4);
+lz4 costs 0.1 ms per L0 = 32 map against zstd's 1.6 ms, which at L = 256 was 3.5 % of a map's work."""
+_RECORD_CODECS = [zarr.codecs.Crc32cCodec()]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Cache:
+    """An open cache group. Create with ``Cache.create`` or open with ``Cache.open``."""
+
+    def __init__(self, group: zarr.Group):
+        self.group = group
+        attrs = group.attrs.asdict()
+        if attrs.get("format") != FORMAT:
+            raise InputError(f"{group.store} is not a scattering cache (no format attribute {FORMAT!r})")
+        if attrs.get("schema_version") != SCHEMA_VERSION:
+            raise InputError(
+                f"cache schema version {attrs.get('schema_version')!r} is not supported: expected {SCHEMA_VERSION}"
+            )
+        missing = [name for name in ("paths", *DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS)) if name not in group]
+        if missing:
+            raise InputError(f"{group.store} lacks {', '.join(missing)} (its creation was interrupted): rerun with --overwrite")
+        self._arrays: dict[str, zarr.Array] = {}  # open handles: each lookup costs a metadata read
+        self.config = ScatteringConfig.from_dict(attrs["config"])
+        self.layout = CacheLayout.from_attributes(attrs)
+        self.paths = list(self.layout.paths)
+        self.input_options = attrs["input"]
+
+    # -- creation and opening ------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, mode: str = "r") -> "Cache":
+        try:  # consolidated metadata is stale after an interrupted run that appended maps: bypass it
+            group = zarr.open_group(open_store(url, mode), mode=mode, zarr_format=3, use_consolidated=False)
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError) as err:
+            raise InputError(f"no scattering cache at {url}: {err}") from err
+        return cls(group)
+
+    @classmethod
+    def is_cache(cls, url: str) -> bool:
+        """Whether `url` holds a group with this format's attribute (a cache, whatever its state)."""
+        try:
+            return zarr.open_group(open_store(url, "r"), mode="r", zarr_format=3).attrs.get("format") == FORMAT
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, json.JSONDecodeError):
+            return False
+
+    @classmethod
+    def create(
+        cls, url: str, config: ScatteringConfig, paths: list[tuple[int, ...]], input_options: dict, overwrite: bool
+    ) -> "Cache":
+        """A new, empty cache (0 maps). With overwrite, an existing store at `url` is replaced."""
+        mode = "w" if overwrite else "w-"
+        layout = CacheLayout(L=config.L, L0=config.L0, paths=tuple(tuple(p) for p in paths))
+        attributes = {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "config": config.to_dict(),
+            "config_hash": config.hash(),
+            **layout.attributes(),
+            "input": input_options,
+            "provenance": provenance(),
+            "created": _now(),
+            "updated": _now(),
+            "complete": False,
+        }
+        # in the group's first zarr.json: an interrupted creation leaves a (broken) cache, which
+        # --overwrite replaces, never an unmarked group that open_or_create_cache would refuse
+        group = zarr.open_group(open_store(url, mode), mode=mode, zarr_format=3, attributes=attributes)
+        group.create_array("paths", data=layout.path_table(), compressors=_RECORD_CODECS,
+                           dimension_names=DIMENSION_NAMES["paths"])
+        for name, shape in layout.row_shapes.items():
+            group.create_array(
+                name, shape=(0, *shape), chunks=layout.chunks(name), dtype="float64", fill_value=math.nan,
+                compressors=_DATA_CODECS, dimension_names=DIMENSION_NAMES[name],
+            )
+        maps = group.create_group("maps")
+        for name, (dtype, fill) in RECORDS.items():
+            maps.create_array(
+                name, shape=(0,), chunks=(RECORD_CHUNK_MAPS,), dtype=dtype, fill_value=fill, compressors=_RECORD_CODECS,
+                dimension_names=DIMENSION_NAMES[f"maps/{name}"],
+            )
+        return cls(group)
+
+    # -- maps ----------------------------------------------------------------------------------
+
+    def array(self, name: str) -> zarr.Array:
+        """An open handle of array `name` (e.g. "coefficients", "maps/status"), kept for reuse."""
+        if name not in self._arrays:
+            self._arrays[name] = self.group[name]
+        return self._arrays[name]
+
+    @property
+    def n_maps(self) -> int:
+        return self.array("maps/status").shape[0]
+
+    def planner_records(self, name: str) -> np.ndarray:
+        """Planner record `name` (PLANNER_RECORDS) of every map; InputError if a chunk no longer decodes."""
+        blocks = []
+        for _, values, error in chunk_reads(self.array(f"maps/{name}")):
+            if error:
+                raise InputError(f"{error}: {DAMAGED_PLANNER_RECORDS}")
+            blocks.append(values)
+        return np.concatenate(blocks)[: self.n_maps] if blocks else np.empty(0, dtype=self.array(f"maps/{name}").dtype)
+
+    def sources(self) -> list[str]:
+        return [str(s) for s in self.planner_records("source")]
+
+    def status(self) -> np.ndarray:
+        """Status of every map; a map whose status chunk cannot be read (corrupt) counts as pending."""
+        out = np.full(self.n_maps, PENDING, dtype=np.uint8)
+        for rows, values, _ in chunk_reads(self.array("maps/status")):
+            if values is not None:
+                out[rows.start : rows.stop] = values
+        return out
+
+    def add_maps(self, specs: list[InputSpec]) -> list[int]:
+        """Indices of `specs` in the cache: known sources keep theirs (their label and split must
+        agree), new ones are appended with their planner-written records. The number of maps is
+        the length of maps/status, extended only after the new maps' records are written."""
+        identities = [input_identity(s.source) for s in specs]
+        counts = Counter(identities)
+        repeated = [s.source for s, key in zip(specs, identities) if counts[key] > 1]
+        if repeated:
+            raise InputError(f"{repeated[0]}: duplicate input (each map may be given once)")
+        known = {input_identity(s): i for i, s in enumerate(self.sources())}
+        labels = self.planner_records("label") if known else np.empty(0)
+        splits = self.planner_records("split") if known else np.empty(0)
+        new = [(s, key) for s, key in zip(specs, identities) if key not in known]
+        for s, key in zip(specs, identities):
+            if key in known:
+                i = known[key]
+                if (s.label if s.label is not None else -1) != labels[i] or (s.split or "") != splits[i]:
+                    raise InputError(
+                        f"{s.source} is in the cache with label {labels[i]} and split {splits[i]!r}; the inputs now "
+                        f"say label {s.label} and split {s.split!r}: use a new output store or --overwrite"
+                    )
+        start, n = self.n_maps, self.n_maps + len(new)
+        self._arrays.clear()  # handles are about to change shape
+        planner_first = [*self.layout.row_shapes, *(f"maps/{r}" for r in RECORDS if r != "status")]
+        resized = [name for name in planner_first if self.group[name].shape[0] != n]  # longer only after an interrupted append
+        if new or resized:
+            self.begin_run()  # the inputs are valid, the cache is about to change
+        for name in resized:
+            self.group[name].resize((n, *self.group[name].shape[1:]))
+        if new:
+            region = slice(start, n)
+            self.group["maps/source"][region] = np.array([s.source for s, _ in new], dtype=object)
+            self.group["maps/label"][region] = np.array([-1 if s.label is None else s.label for s, _ in new])
+            self.group["maps/split"][region] = np.array([s.split or "" for s, _ in new], dtype=object)
+            self.group["maps/metadata"][region] = np.array([json.dumps(s.metadata, sort_keys=True) for s, _ in new], dtype=object)
+            self.group["maps/status"].resize((n,))  # last: the maps exist once their records do
+            known.update({key: start + k for k, (_, key) in enumerate(new)})
+        self._arrays.clear()
+        return [known[key] for key in identities]
+
+    def write(self, results: list[MapResult], before_status=None) -> None:
+        """Write the data (chunk-aligned for the coefficients) and records of a batch of maps, the
+        arrays concurrently; then, alone, their statuses. `before_status` (fault-injection tests)
+        is called just before the statuses are written."""
+        results = sorted(results, key=lambda r: r.index)
+        done = [r for r in results if not r.error]
+        writes = []
+        assert self.array("coefficients").chunks[0] == 1, "coefficient writes must be whole chunks along axis 0"
+        for name in self.layout.row_shapes:
+            writes.append(region_write(self.array(name), [r.index for r in done], [getattr(r, name) for r in done]))
+        for name in RESULT_RECORDS:
+            writes.append(region_write(self.array(f"maps/{name}"), [r.index for r in results], [getattr(r, name) for r in results]))
+        sync(gather_all(writes))
+        if before_status is not None:
+            before_status()
+        statuses = [FAILED if r.error else DONE for r in results]
+        sync(region_write(self.array("maps/status"), [r.index for r in results], statuses))
+
+    def mark_pending(self, indices) -> None:
+        indices = sorted(int(i) for i in indices)
+        sync(region_write(self.array("maps/status"), indices, [PENDING] * len(indices)))
+
+    def result_arrays(self) -> list[str]:
+        """Arrays written with each map's result whose chunks hold several maps."""
+        names = [n for n in self.layout.row_shapes if n != "coefficients"]
+        return names + [f"maps/{n}" for n in (*RESULT_RECORDS, "status")]
+
+    def drop_unreadable_chunks(self) -> list[int]:
+        """Delete every result chunk that fails to decode and mark its maps pending, so that they
+        are recomputed; returns their indices. A run starts with this: a read-modify-write of such
+        a chunk would fail, and the maps it held cannot be trusted. The maps are marked pending
+        (unreadable status chunks deleted first) before any data chunk is deleted, so an
+        interruption never leaves a done map without its data."""
+        unreadable = []  # (array, maps of the chunk)
+        for name in self.result_arrays():
+            array = self.array(name)
+            unreadable += [(array, rows) for rows, values, _ in chunk_reads(array) if values is None]
+        status_path = self.array("maps/status").path
+        for array, rows in unreadable:
+            if array.path == status_path:
+                self._delete_chunk(array, rows.start)
+        indices = sorted({i for _, rows in unreadable for i in rows if i < self.n_maps})
+        if indices:
+            self.mark_pending(indices)
+        for array, rows in unreadable:
+            if array.path != status_path:
+                self._delete_chunk(array, rows.start)
+        return indices
+
+    @staticmethod
+    def _delete_chunk(array: zarr.Array, first_map: int) -> None:
+        key = array.metadata.encode_chunk_key((first_map // array.chunks[0], *([0] * (array.ndim - 1))))
+        sync(array.store_path.store.delete(f"{array.store_path.path}/{key}"))
+
+    def begin_run(self) -> None:
+        """Before a run changes anything: mark the cache incomplete, which also drops its consolidated
+        metadata (zarr rewrites the group's zarr.json without it), so that a run interrupted
+        after appending or recomputing maps never leaves a cache that says complete with a stale
+        consolidated view; ``finish`` restores both."""
+        self.group.attrs.update({"updated": _now(), "complete": False})
+
+    def finish(self) -> None:
+        """Record completion and consolidate metadata (once, at the end of a run)."""
+        self.group.attrs.update({"updated": _now(), "complete": bool(np.all(self.status() == DONE))})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # consolidated metadata is not yet in the v3 spec
+            zarr.consolidate_metadata(self.group.store)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def input_specs(self) -> list[InputSpec]:
+        """The inputs as the planner recorded them (source, label, split, metadata), by cache index."""
+        columns = [self.planner_records(name) for name in PLANNER_RECORDS]
+        return [
+            InputSpec(source=str(source), label=None if label < 0 else int(label), split=str(split) or None,
+                      metadata=json.loads(str(metadata)))
+            for source, label, split, metadata in zip(*columns)
+        ]

@@ -1,0 +1,149 @@
+"""The cache contract (cache_format.md), in one place and numpy only: the writer
+(``pipeline.store.cache``), the training reader (``downstream.data.index``), the CMB report and
+the tests' plain-zarr writer all take their names, statuses, shapes and chunks from here.
+
+A cache is a Zarr v3 group. Per map ``n`` (the sample axis, dimension ``map``) it holds the
+scattering coefficients of every path as real harmonic coefficients of bandlimit L0
+(``coefficients[n, p, l*l + l + m]``, docs/harmonic-conventions.md section 2), the rotation
+invariants of each path signal (``means``, ``power_spectra``), the input's power spectrum, and one
+record per map under ``maps/``; ``paths`` is the path table (scale indices, -1 padded).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMAT = "sphere-scatter-cache"
+SCHEMA_VERSION = 1
+COEFFICIENT_LAYOUT = "real-sh-degree-major"
+PENDING, DONE, FAILED = 0, 1, 2
+"""Values of ``maps/status``; a map's data are valid exactly when its status is DONE."""
+SPLITS = ("train", "val", "test")
+"""Values of ``maps/split`` (or "" for none)."""
+
+DATA_ARRAYS = ("coefficients", "means", "power_spectra", "input_power_spectra")
+"""Float64 arrays with one row per map, NaN where not computed."""
+RECORDS = {
+    "source": (str, ""),
+    "label": ("int64", -1),
+    "split": (str, ""),
+    "metadata": (str, "{}"),
+    "sha256": (str, ""),
+    "error": (str, ""),
+    "analysis_residual": ("float64", math.nan),
+    "masked_fraction": ("float64", math.nan),
+    "seconds": ("float64", math.nan),
+    "peak_rss_mb": ("float64", math.nan),
+    "status": ("uint8", PENDING),
+}
+"""Per-map records under ``maps/``: name -> (dtype, fill value); ``maps/status`` is written last."""
+PLANNER_RECORDS = ("source", "label", "split", "metadata")
+"""Written when maps are added: which input each map is. A damaged chunk of these cannot be recomputed."""
+RESULT_RECORDS = ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb", "error")
+"""Written with each map's result, before its status."""
+
+RECORD_CHUNK_MAPS = 256
+"""Maps per chunk of the per-map records, and the most for the small data arrays."""
+SMALL_CHUNK_BYTES = 2**18
+"""Largest uncompressed chunk of the small data arrays (means and spectra): a read-modify-write
+of one chunk stays cheap next to the work of a task."""
+
+DIMENSION_NAMES = {
+    "coefficients": ("map", "path", "coefficient"),
+    "means": ("map", "path"),
+    "power_spectra": ("map", "path", "l"),
+    "input_power_spectra": ("map", "l_input"),
+    "paths": ("path", "depth"),
+    **{f"maps/{name}": ("map",) for name in RECORDS},
+}
+"""Zarr v3 ``dimension_names`` of every array, so that xarray opens a cache with named dimensions."""
+
+
+def maps_per_chunk(name: str, row_shape: tuple[int, ...]) -> int:
+    """Chunk length along the map axis: one map for the coefficients (the bulk of a cache, read
+    map by map), otherwise as many maps as fit SMALL_CHUNK_BYTES, at most RECORD_CHUNK_MAPS."""
+    if name == "coefficients":
+        return 1
+    return max(1, min(RECORD_CHUNK_MAPS, SMALL_CHUNK_BYTES // (8 * math.prod(row_shape))))
+
+
+@dataclass(frozen=True)
+class CacheLayout:
+    """Shapes and chunks of a cache, derived once from its bandlimits and path table.
+
+    >>> layout = CacheLayout(L=64, L0=8, paths=((), (0,), (1,), (0, 1)))
+    >>> layout.row_shapes["coefficients"], layout.row_shapes["power_spectra"]
+    ((4, 64), (4, 8))
+    >>> layout.path_table().tolist()
+    [[-1, -1], [0, -1], [1, -1], [0, 1]]
+    >>> CacheLayout.from_attributes({**layout.attributes(), "config": {"L": 64}}) == layout
+    True
+    """
+
+    L: int
+    L0: int
+    paths: tuple[tuple[int, ...], ...]
+
+    @property
+    def n_paths(self) -> int:
+        return len(self.paths)
+
+    @property
+    def max_depth(self) -> int:
+        return max(len(p) for p in self.paths)
+
+    @property
+    def row_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-map shape of each data array (DATA_ARRAYS)."""
+        return {
+            "coefficients": (self.n_paths, self.L0**2),
+            "means": (self.n_paths,),
+            "power_spectra": (self.n_paths, self.L0),
+            "input_power_spectra": (self.L,),
+        }
+
+    def chunks(self, name: str) -> tuple[int, ...]:
+        """Chunk shape of data array `name`: whole rows, maps_per_chunk maps."""
+        shape = self.row_shapes[name]
+        return (maps_per_chunk(name, shape), *shape)
+
+    def path_table(self) -> np.ndarray:
+        """The ``paths`` array: int32 (n_paths, max(1, max_depth)), scale indices, -1 padded."""
+        table = np.full((self.n_paths, max(1, self.max_depth)), -1, dtype=np.int32)
+        for i, p in enumerate(self.paths):
+            table[i, : len(p)] = p
+        return table
+
+    def paths_up_to(self, max_depth: int | None) -> np.ndarray:
+        """Indices of the paths of depth <= max_depth (all paths for None)."""
+        return np.array([i for i, p in enumerate(self.paths) if max_depth is None or len(p) <= max_depth], dtype=np.int64)
+
+    def attributes(self) -> dict:
+        """The group attributes that describe this layout (plain JSON)."""
+        return {"L0": self.L0, "n_paths": self.n_paths, "paths": [list(p) for p in self.paths],
+                "coefficient_layout": COEFFICIENT_LAYOUT}
+
+    @classmethod
+    def from_attributes(cls, attrs: dict) -> "CacheLayout":
+        """The layout of a cache from its group attributes (L is the configuration's)."""
+        return cls(L=int(attrs["config"]["L"]), L0=int(attrs["L0"]), paths=tuple(tuple(int(j) for j in p) for p in attrs["paths"]))
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """One cache row, as a task returns it: data (None when the map failed) and its records."""
+
+    index: int
+    coefficients: np.ndarray | None = None
+    means: np.ndarray | None = None
+    power_spectra: np.ndarray | None = None
+    input_power_spectra: np.ndarray | None = None
+    sha256: str = ""
+    analysis_residual: float = math.nan
+    masked_fraction: float = math.nan
+    seconds: float = math.nan
+    peak_rss_mb: float = math.nan
+    error: str = ""

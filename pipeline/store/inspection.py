@@ -1,0 +1,128 @@
+"""Inspect and verify a cache: what it holds, and whether every claimed result is really there.
+
+verify reads every chunk of every done map (crc32c makes corruption an error, NaN fill makes a
+missing chunk visible) and checks that each record is consistent; it returns the problems with
+the cache index and source of each affected map, so that a repair recomputes exactly those.
+changed_inputs (verify --inputs) also re-reads every input and compares it with its recorded sha256.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.errors import describe
+from pipeline.io.readers import file_sha256
+from pipeline.store.cache import DAMAGED_PLANNER_RECORDS, Cache
+from pipeline.store.format import DONE, FAILED, PENDING, PLANNER_RECORDS, RECORDS, RESULT_RECORDS
+from pipeline.store.zarr_io import chunk_reads
+
+
+@dataclass(frozen=True)
+class Problem:
+    index: int | None  # cache index of the affected map (None: the cache as a whole)
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"map {self.index} ({self.source}): " if self.index is not None else ""
+        return where + self.message
+
+
+def summary(cache: Cache) -> dict:
+    """Plain-JSON overview: configuration, paths, counts by status, failures."""
+    status = cache.status()
+    attrs = cache.group.attrs.asdict()
+    errors = cache.group["maps/error"][: cache.n_maps] if cache.n_maps else []
+    sources = cache.sources()
+    return {
+        "config": attrs["config"],
+        "config_hash": attrs["config_hash"],
+        "L0": attrs["L0"],
+        "n_paths": attrs["n_paths"],
+        "maps": int(cache.n_maps),
+        "done": int(np.sum(status == DONE)),
+        "failed": int(np.sum(status == FAILED)),
+        "pending": int(np.sum(status == PENDING)),
+        "complete": attrs.get("complete", False),
+        "created": attrs["created"],
+        "updated": attrs["updated"],
+        "failures": [f"{sources[i]}: {errors[i]}" if not str(errors[i]).startswith(sources[i]) else str(errors[i])
+                     for i in np.flatnonzero(status == FAILED)],
+        "versions": attrs["provenance"]["versions"],
+    }
+
+
+def _map_chunks(cache: Cache, name: str):
+    """``chunk_reads`` of array `name`, rows limited to the cache's maps (arrays may be longer)."""
+    for rows, values, error in chunk_reads(cache.array(name)):
+        if rows.start < cache.n_maps:
+            yield range(rows.start, min(rows.stop, cache.n_maps)), values, error
+
+
+def verify(cache: Cache) -> list[Problem]:
+    """Every problem found, by map; an empty list means every done map is fully and correctly stored."""
+    problems: list[Problem] = []
+    n = cache.n_maps
+    shapes = cache.layout.row_shapes
+    for name, shape in shapes.items():  # longer than N (an interrupted append, trimmed by the next run) is fine
+        found = cache.group[name].shape
+        if found[0] < n or found[1:] != shape:
+            problems.append(Problem(None, "", f"array {name} has shape {found}, expected ({n} or more, *{shape})"))
+    for name in RECORDS:
+        if cache.group[f"maps/{name}"].shape[0] < n:
+            problems.append(Problem(None, "", f"record maps/{name} has {cache.group[f'maps/{name}'].shape[0]} entries, expected {n}"))
+    for name in PLANNER_RECORDS:
+        problems += [Problem(None, "", f"{error}: {DAMAGED_PLANNER_RECORDS}") for _, _, error in chunk_reads(cache.array(f"maps/{name}")) if error]
+    if problems:
+        return problems
+    sources = cache.sources()
+    status = cache.status()
+    for name in (f"maps/{r}" for r in (*RESULT_RECORDS, "status")):  # records lost: their maps are suspect
+        for rows, values, error in _map_chunks(cache, name):
+            if error:
+                problems += [Problem(i, sources[i], error) for i in rows]
+            elif name == "maps/error":
+                problems += [Problem(i, sources[i], f"failed: {values[i - rows.start]}") for i in rows if status[i] == FAILED]
+            elif name == "maps/sha256":
+                problems += [Problem(i, sources[i], "no input sha256 recorded although the map is marked done")
+                             for i in rows if status[i] == DONE and len(str(values[i - rows.start])) != 64]
+    problems += [Problem(i, sources[i], "not computed yet (pending)") for i in np.flatnonzero(status == PENDING)]
+    for name in shapes:
+        for rows, values, error in _map_chunks(cache, name):
+            for i in rows:
+                if status[i] != DONE:
+                    continue
+                if error:
+                    problems.append(Problem(i, sources[i], error))
+                elif not np.all(np.isfinite(values[i - rows.start])):
+                    problems.append(Problem(i, sources[i], f"{name} missing or not finite although the map is marked done"))
+    return sorted(problems, key=lambda p: -1 if p.index is None else p.index)
+
+
+def changed_inputs(cache: Cache) -> list[Problem]:
+    """Done maps whose input file is gone or no longer has the sha256 recorded when it was
+    scattered: their coefficients describe another file. Reads every input file."""
+    sources, status = cache.sources(), cache.status()
+    problems = []
+    for rows, recorded, error in _map_chunks(cache, "maps/sha256"):
+        for i in (i for i in rows if not error and status[i] == DONE):
+            try:
+                now = file_sha256(sources[i])
+            except OSError as err:
+                problems.append(Problem(i, sources[i], f"input unreadable ({describe(err)})"))
+                continue
+            if now != recorded[i - rows.start]:
+                problems.append(Problem(i, sources[i], f"input changed since it was scattered (sha256 {now[:12]}..., "
+                                                       f"recorded {str(recorded[i - rows.start])[:12]}...)"))
+    return problems
+
+
+def find_problems(cache: Cache, check_inputs: bool = False) -> list[Problem]:
+    """``verify``, and with `check_inputs` also ``changed_inputs`` (skipped when the cache as a
+    whole is damaged: such problems come alone), by cache index."""
+    problems = verify(cache)
+    if check_inputs and all(p.index is not None for p in problems):
+        problems = sorted(problems + changed_inputs(cache), key=lambda p: p.index)
+    return problems
