@@ -3,7 +3,7 @@
 Ring grids are exact for bandlimited signals (sampling theorems). HEALPix analysis has no
 sampling theorem: it is solved iteratively (LSMR, ducc0 ``pseudo_analysis``) to a stated
 tolerance, and the achieved residual is returned so that callers can record it (docs/harmonic-conventions.md
-section 6: without iterations a HEALPix analysis is silently off).
+section 4: without iterations a HEALPix analysis is silently off).
 """
 
 from __future__ import annotations
