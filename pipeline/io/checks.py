@@ -28,6 +28,10 @@ GRIDS = ("healpix", *RING_SCHEMES, "alm")
 ORDERINGS = ("RING", "NESTED")
 BAD_PIXEL_POLICIES = ("refuse", "fill-mean")
 CONSTANT_MAP = "the map is constant (zero variance): nothing to analyse"
+MAGNITUDE_RANGE = (1e-150, 1e150)
+"""Largest magnitudes of a map accepted: power spectra are sums of squares, which leave float64
+outside this range (a map of ~1e300, or with a 1.797e308 no-data sentinel, would be stored with
+overflowed spectra; one of ~1e-200 with spectra of zero)."""
 
 # What the parsers (astropy, numpy.lib.format, zipfile) raise on corrupt or truncated bytes, as
 # found by fuzzing (tests/io/test_readers_property.py).
@@ -85,3 +89,12 @@ def bandlimit_of(n: int) -> int:
     if n < 1 or n_alm(L) != n:
         raise InputError(f"{n} coefficients do not form a full set: expected L*(L+1)/2 (healpy/ducc0 layout, lmax = mmax)")
     return L
+
+
+def check_magnitude(values: np.ndarray) -> None:
+    """Refuse data whose largest magnitude is outside MAGNITUDE_RANGE (docs/inputs.md section 5)."""
+    peak = float(np.max(np.abs(values), initial=0.0))
+    low, high = MAGNITUDE_RANGE
+    if peak and not low <= peak <= high:
+        raise InputError(f"values up to {peak:.4g} in magnitude are outside [{low:g}, {high:g}]: their power spectra "
+                         "(sums of squares) do not fit in float64; rescale the map")

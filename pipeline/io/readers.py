@@ -27,6 +27,7 @@ from pipeline.io.checks import (
     UNSEEN_HIGH,
     UNSEEN_LOW,
     Harmonics,
+    check_magnitude,
     parser_errors,
 )
 from pipeline.io.fits_files import read_fits
@@ -141,6 +142,7 @@ def _checked_alm(alm: np.ndarray) -> np.ndarray:
         raise InputError(f"{bad} of {alm.size} harmonic coefficients are NaN or inf")
     if not np.any(alm[1:]):  # only a_00 (index 0) nonzero: a constant map
         raise InputError(CONSTANT_MAP)
+    check_magnitude(alm)
     alm.flags.writeable = False
     return alm
 
@@ -164,4 +166,5 @@ def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str) -> t
         description = "no masked pixels"
     if values.max() == values.min():
         raise InputError(CONSTANT_MAP)
+    check_magnitude(values)
     return n_bad / npix, description

@@ -11,7 +11,11 @@ from contextlib import contextmanager
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from pipeline.errors import InputError, describe
+
 MALLOC_TRIM_ENV = "MALLOC_TRIM_THRESHOLD_"
+CONNECT_TIMEOUT = "30s"
+"""How long a run waits for a ``--scheduler`` to answer before it ends with one line."""
 
 QUIET_CLUSTER_CONFIG = {
     f"distributed.nanny.pre-spawn-environ.{MALLOC_TRIM_ENV}": None,
@@ -66,7 +70,11 @@ def dask_client(scheduler: str | None, workers: int | None):
     from dask.distributed import Client
 
     if scheduler:
-        with Client(scheduler, timeout="30s") as client:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, ValueError) as err:  # nothing listening (after the timeout), or not an address
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler!r} ({describe(err)}); nothing was computed") from None
+        with client:
             note_slow_malloc(client)
             yield client
         return

@@ -72,14 +72,16 @@ def open_or_create_cache(url: str, config: ScatteringConfig, inputs: InputOption
     """Resume a cache made with the same configuration, or create one; refuse a mismatch. An output
     that holds anything but a scattering cache (a folder of maps, another Zarr store, a file,
     objects under a bucket prefix) is never written into or replaced, with or without --overwrite
-    (zarr's overwrite mode clears everything under the path)."""
+    (zarr's overwrite mode clears everything under the path). A cache killed while it was being
+    created, before it held any map, is created again by the same command."""
     paths = [node.path for node in scattering_plan(config)]
     stored = inputs.to_dict()
     if _holds_nothing(url):
         return Cache.create(url, config, paths, stored, overwrite=overwrite)
     if not Cache.is_cache(url):
         raise InputError(f"{url} exists and is not a scattering cache: choose a new output path (--overwrite replaces only a cache)")
-    if overwrite:
+    interrupted = Cache.interrupted_creation(url)
+    if overwrite or (interrupted and interrupted.get("config") == config.to_dict() and interrupted.get("input") == stored):
         return Cache.create(url, config, paths, stored, overwrite=True)
     cache = Cache.open(url, mode="r+")
     if cache.config != config:

@@ -9,6 +9,7 @@ configuration), never per map.
 
 from __future__ import annotations
 
+import math
 import resource
 import time
 from functools import lru_cache
@@ -48,7 +49,14 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
             (analysis,) = result.analysis
             if analysis.residual is not None:
                 residual = analysis.residual
+                if not math.isfinite(residual):
+                    raise InputError(f"the iterative HEALPix analysis failed (residual {residual}, {analysis.iterations} iterations)")
             alm = analysis.alm
+        outputs = {"coefficients": result.coefficients, "means": result.means, "power_spectra": result.power_spectra,
+                   "input_power_spectra": power_spectrum(alm, config.L)}
+        overflowed = [name for name, values in outputs.items() if not np.isfinite(values).all()]
+        if overflowed:  # never stored as data, whatever passed the reader's checks
+            raise InputError(f"the scattering produced non-finite {', '.join(overflowed)}")
     except InputError as err:
         message = str(err).splitlines()[0]
         if not message.startswith(source):
@@ -58,10 +66,7 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
         return MapResult(index=index, error=f"{source}: unexpected {describe(err)}", seconds=time.perf_counter() - start)
     return MapResult(
         index=index,
-        coefficients=result.coefficients,
-        means=result.means,
-        power_spectra=result.power_spectra,
-        input_power_spectra=power_spectrum(alm, config.L),
+        **outputs,
         sha256=data.sha256,
         analysis_residual=float(residual),
         masked_fraction=float(data.masked_fraction),

@@ -27,7 +27,7 @@ from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.wavelets import filter_bank
 from pipeline.sphere.alm import apply_l_filter, complex_to_real, n_alm, real_power_spectrum, truncate
 from pipeline.sphere.grids import Grid
-from pipeline.sphere.harmonic import HarmonicAnalysis, map_to_alm, modulus_analysis
+from pipeline.sphere.harmonic import HarmonicAnalysis, exact_scale, map_to_alm, modulus_analysis
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,9 @@ class ScatteringTransform:
     def _scatter_one(self, alm: np.ndarray) -> np.ndarray:
         """Follow the plan for one map; U signals are freed as soon as their children are done."""
         c, fb, nthreads = self.config, self.filters, self.nthreads
+        scale = exact_scale(alm)  # S is homogeneous: S(f) = S(s f) / s, exactly for s a power of two
+        if scale != 1.0:
+            alm = alm * scale
         out = np.empty((len(self.plan), c.L0**2))
         U: dict[int, np.ndarray] = {}
         children_left: dict[int, int] = {}
@@ -200,4 +203,4 @@ class ScatteringTransform:
             children_left[index] = node.n_children
             if node.n_children == 0:
                 del U[index]
-        return out
+        return out / scale if scale != 1.0 else out

@@ -8,6 +8,7 @@ section 4: without iterations a HEALPix analysis is silently off).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -37,6 +38,22 @@ class HarmonicAnalysis:
     L: int
     residual: float | None = None
     iterations: int | None = None
+
+
+EXACT_RANGE = 2.0**64
+"""Maps and coefficients whose largest magnitude lies outside [1 / EXACT_RANGE, EXACT_RANGE] are
+scaled by a power of two before a transform and unscaled after (``exact_scale``)."""
+
+
+def exact_scale(x: np.ndarray) -> float:
+    """A power of two s with max|s x| ~ 1 when max|x| is outside [1/EXACT_RANGE, EXACT_RANGE],
+    else 1. The transforms are linear (the modulus homogeneous) and scaling by a power of two is
+    exact in floating point, so T(x) = T(s x) / s to the last bit; without it, maps of magnitude
+    ~1e300 or ~1e-200 overflow or underflow inside the solvers and come out as zeros."""
+    peak = float(np.max(np.abs(x), initial=0.0))
+    if not math.isfinite(peak) or peak == 0.0 or 1.0 / EXACT_RANGE <= peak <= EXACT_RANGE:
+        return 1.0
+    return 2.0 ** -math.frexp(peak)[1]
 
 
 @lru_cache(maxsize=8)
@@ -87,18 +104,22 @@ def map_to_alm(
     """Analyse one real map on `grid` to bandlimit L (lmax = L - 1)."""
     check_bandlimit(grid, L)
     values = _check_map(values, grid)
+    scale = exact_scale(values)
+    if scale != 1.0:
+        values = values * scale
     if isinstance(grid, RingGrid):
         alm = ducc0.sht.experimental.analysis_2d(
             map=values[None], spin=0, lmax=L - 1, geometry=grid.ducc_geometry, nthreads=nthreads
         )[0]
-        return HarmonicAnalysis(alm, L)
+        return HarmonicAnalysis(alm / scale if scale != 1.0 else alm, L)
     if grid.ordering == "NESTED":
         values = nested_to_ring(values, grid.nside)
     geom = _healpix_geometry(grid.nside)
     alm, _, iterations, residual, _ = ducc0.sht.pseudo_analysis(
         map=values[None], lmax=L - 1, spin=0, nthreads=nthreads, maxiter=maxiter, epsilon=epsilon, **geom
     )
-    return HarmonicAnalysis(alm[0], L, residual=float(residual), iterations=int(iterations))
+    alm = alm[0] / scale if scale != 1.0 else alm[0]
+    return HarmonicAnalysis(alm, L, residual=float(residual), iterations=int(iterations))
 
 
 def alm_to_map(alm: np.ndarray, grid: Grid, L: int, *, nthreads: int = 1) -> np.ndarray:

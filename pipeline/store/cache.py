@@ -96,6 +96,21 @@ class Cache:
             return False
 
     @classmethod
+    def interrupted_creation(cls, url: str) -> dict | None:
+        """The attributes of a cache whose creation was interrupted (killed while its arrays were
+        being made: ``maps/status``, made last, is missing) and that holds no map at all; None for
+        anything else. Such a store can be created again without losing anything."""
+        try:
+            group = zarr.open_group(open_store(url, "r"), mode="r", zarr_format=3, use_consolidated=False)
+            attrs = group.attrs.asdict()
+            if attrs.get("format") != FORMAT or "maps/status" in group:
+                return None
+            names = [*DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS)]
+            return attrs if all(group[name].shape[0] == 0 for name in names if name in group) else None
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError, json.JSONDecodeError):
+            return None
+
+    @classmethod
     def create(
         cls, url: str, config: ScatteringConfig, paths: list[tuple[int, ...]], input_options: dict, overwrite: bool
     ) -> "Cache":

@@ -1,7 +1,8 @@
 """One writer per cache: an exclusive lock beside the store, held with flock(2), so that the
 kernel releases it the moment its owner exits or is killed.
 
-The lock file ``<store>.lock`` sits beside the store (creating or overwriting the store never
+The lock file ``<store>.lock`` sits beside the store's resolved path (so that every spelling of a
+store, ``./cache.zarr``, an absolute path or a symlink to it, takes the same lock; creating or overwriting the store never
 touches it) and holds plain JSON (pid, host, start time) for the message a second run gets. To
 take the lock: open (or create) the file, flock it without waiting, then check that the path
 still names the file locked (its previous owner may have removed it in between) and start over
@@ -47,6 +48,8 @@ def _still_named(fd: int, path: Path) -> bool:
 class StoreLock:
     def __init__(self, url: str):
         root = local_store_path(url)
+        if root is not None:
+            root = Path(os.path.realpath(root))
         self.path = None if root is None else root.with_name(root.name + ".lock")
         self.url = url
         self._fd: int | None = None

@@ -22,7 +22,9 @@ from pipeline.errors import InputError
 from pipeline.io.inputs import InputSpec, expand_inputs
 from pipeline.run.options import InputOptions, RunOptions
 from pipeline.scattering.config import ScatteringConfig
+from pipeline.scattering.transform import scattering_plan
 from pipeline.store.cache import Cache
+from pipeline.store.format import DATA_ARRAYS, RECORDS
 from pipeline.store.inspection import verify
 from tests.pipeline_helpers import (
     BIN,
@@ -201,6 +203,20 @@ def test_a_cache_whose_creation_was_interrupted_is_named_and_replaced_with_overw
         f"error: file://{store} lacks maps/status (its creation was interrupted): rerun with --overwrite")
     replaced = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress", "--overwrite")
     assert replaced.returncode == 0, replaced.stderr
+    assert_same_store(store, clean_store)
+
+
+@pytest.mark.parametrize("made", [0, 3, 9])
+def test_a_cache_killed_while_being_created_is_created_again_by_the_same_command(inputs, clean_store, tmp_path, made):
+    """The arrays are made one after another (``maps/status`` last): a kill in between leaves a
+    store with some of them, all empty. Before, the same command refused it (use --overwrite)."""
+    store = tmp_path / "cache.zarr"
+    config = ScatteringConfig(L=L, J0=J0)
+    Cache.create(str(store), config, [n.path for n in scattering_plan(config)], InputOptions().to_dict(), overwrite=False)
+    for name in [*DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS)][made:]:
+        shutil.rmtree(store / name)
+    again = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress")
+    assert again.returncode == 0, again.stderr
     assert_same_store(store, clean_store)
 
 

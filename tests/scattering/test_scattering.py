@@ -198,3 +198,15 @@ def test_modelled_cost_is_the_same_at_every_L_and_grows_with_oversampling():
         assert max(values) / min(values) < 1.01, (o, values)
     assert [c[1] for c in costs.values()] == sorted(c[1] for c in costs.values())
     assert costs[1.0][1] > 2  # at least the input analysis plus the top wavelets' full-L synthesis and analysis
+
+
+@pytest.mark.parametrize("exponent", [-600, 300])
+def test_maps_far_from_unit_magnitude_scatter_exactly(rng, exponent):
+    """S(c f) = c S(f) to the last bit for c a power of two, even where c f alone would underflow
+    (2**-600: squares below the smallest float64) or overflow inside the HEALPix solver."""
+    st = ScatteringTransform(ScatteringConfig(L=32, J0=3))
+    grid = HealpixGrid(16, "RING")
+    sky = alm_to_map(random_alm(rng, 32), grid, 32)
+    plain, scaled = st.from_map(sky, grid), st.from_map(sky * 2.0**exponent, grid)
+    np.testing.assert_array_equal(scaled.coefficients, plain.coefficients * 2.0**exponent)
+    assert scaled.analysis[0].residual == plain.analysis[0].residual

@@ -3,8 +3,17 @@ each removes the lock file as it leaves."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.store.lock import StoreLock
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CONTENDER = """
 import os, sys
@@ -30,11 +39,30 @@ print(held, overlaps)
 
 
 def test_contending_processes_never_hold_the_lock_together(tmp_path):
-    store, inside = str(tmp_path / "cache.zarr"), str(tmp_path / "inside")
-    procs = [subprocess.Popen([sys.executable, "-c", CONTENDER, store, inside, "300"], stdout=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    """Two of the four contenders name the store through a symlink, one through a relative
+    spelling: the lock is taken on the resolved store, so all four exclude each other."""
+    store, inside = tmp_path / "cache.zarr", str(tmp_path / "inside")
+    store.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "link.zarr").symlink_to(store)
+    spellings = [str(store), str(tmp_path / "elsewhere" / "link.zarr"), "./cache.zarr", str(tmp_path / "elsewhere" / "link.zarr")]
+    procs = [subprocess.Popen([sys.executable, "-c", CONTENDER, spelling, inside, "300"], stdout=subprocess.PIPE, text=True,
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+             for spelling in spellings]
     counts = [tuple(map(int, p.communicate(timeout=120)[0].split())) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert sum(overlaps for _, overlaps in counts) == 0
     assert sum(held for held, _ in counts) >= 100  # handed over many times, under contention
     assert not (tmp_path / "cache.zarr.lock").exists()
+    assert not (tmp_path / "elsewhere" / "link.zarr.lock").exists()
+
+
+def test_a_symlink_to_a_locked_store_is_refused(tmp_path):
+    store = tmp_path / "cache.zarr"
+    store.mkdir()
+    (tmp_path / "link.zarr").symlink_to(store)
+    with StoreLock(str(store)):
+        with pytest.raises(InputError) as refused:
+            with StoreLock(str(tmp_path / "link.zarr")):
+                pass
+    assert str(refused.value).startswith(f"{tmp_path / 'link.zarr'} is being written by another run (pid {os.getpid()} on ")
