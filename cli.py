@@ -98,6 +98,9 @@ def inspect_command(store, as_json):
                f"(config {s['config_hash'][:12]})")
     click.echo(f"  {s['n_paths']} paths at L0={s['L0']}; maps: {s['maps']} ({s['done']} done, {s['failed']} failed, "
                f"{s['pending']} pending); complete: {s['complete']}; updated {s['updated']}")
+    if s["unreadable_status_chunks"]:
+        click.echo(f"  {s['unreadable_status_chunks']} chunk(s) of maps/status unreadable: their maps count as pending "
+                   f"(scatter-cache verify names them; a run recomputes them)")
     for failure in s["failures"]:
         click.echo(f"  failed: {failure}")
 

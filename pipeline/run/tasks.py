@@ -22,7 +22,7 @@ from pipeline.run.options import InputOptions
 from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.transform import ScatteringTransform
 from pipeline.sphere.alm import power_spectrum, truncate
-from pipeline.store.format import MapResult
+from pipeline.store.format import MapResult, coefficients_digest
 
 
 @lru_cache(maxsize=4)
@@ -67,6 +67,7 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
     return MapResult(
         index=index,
         **outputs,
+        coefficients_sha256=coefficients_digest(outputs["coefficients"]),
         sha256=data.sha256,
         analysis_residual=float(residual),
         masked_fraction=float(data.masked_fraction),

@@ -1,13 +1,9 @@
-"""The Zarr v3 scattering cache: creation, resume, per-map writes, inspection, verification.
+"""The Zarr v3 scattering cache: creation, resume, per-map writes (layout: cache_format.md).
 
-Layout and meaning: cache_format.md (schema version 1). Rules (docs/pipeline-rules.md):
-the coefficients are one map per chunk along the sample axis, written by chunk-aligned regions
-(asserted); this process is the only writer, so the small per-map arrays (records, means, spectra)
-share chunks of many maps and are written read-modify-write, a whole chunk at a time (atomic
-writes of the store); a map's status is set only after its data are written; NaN fill values, so
-a missing chunk never reads as data; crc32c on every chunk; attributes are plain JSON; the store is
-created once and filled in place, never silently overwritten; metadata consolidated when a run
-completes. A chunk of the small arrays that no longer decodes is dropped and its maps recomputed.
+The write protocol of docs/pipeline-rules.md sections 4-7: one writer; coefficients one map per
+chunk, written by chunk-aligned regions (asserted); small arrays shared by many maps, rewritten a
+whole chunk at a time; a map's status only after its data; NaN fill values and crc32c on every
+chunk; metadata consolidated when a run completes; undecodable shared chunks dropped and recomputed.
 """
 
 from __future__ import annotations
@@ -32,6 +28,7 @@ from pipeline.store.format import (
     DONE,
     FAILED,
     FORMAT,
+    OPTIONAL_RECORDS,
     PENDING,
     PLANNER_RECORDS,
     RECORD_CHUNK_MAPS,
@@ -42,7 +39,7 @@ from pipeline.store.format import (
     MapResult,
 )
 from pipeline.store.provenance import provenance
-from pipeline.store.zarr_io import chunk_reads, gather_all, open_store, region_write
+from pipeline.store.zarr_io import chunk_reads, delete_chunk, gather_all, open_store, region_write
 
 DAMAGED_PLANNER_RECORDS = "the records of which input each map is are damaged; rebuild the cache with --overwrite"
 
@@ -68,7 +65,8 @@ class Cache:
             raise InputError(
                 f"cache schema version {attrs.get('schema_version')!r} is not supported: expected {SCHEMA_VERSION}"
             )
-        missing = [name for name in ("paths", *DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS)) if name not in group]
+        missing = [name for name in ("paths", *DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS if r not in OPTIONAL_RECORDS))
+                   if name not in group]
         if missing:
             raise InputError(f"{group.store} lacks {', '.join(missing)} (its creation was interrupted): rerun with --overwrite")
         self._arrays: dict[str, zarr.Array] = {}  # open handles: each lookup costs a metadata read
@@ -76,6 +74,7 @@ class Cache:
         self.layout = CacheLayout.from_attributes(attrs)
         self.paths = list(self.layout.paths)
         self.input_options = attrs["input"]
+        self.records = [r for r in RECORDS if f"maps/{r}" in group]  # OPTIONAL_RECORDS may be absent (older caches)
 
     # -- creation and opening ------------------------------------------------------------------
 
@@ -85,7 +84,14 @@ class Cache:
             group = zarr.open_group(open_store(url, mode), mode=mode, zarr_format=3, use_consolidated=False)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError) as err:
             raise InputError(f"no scattering cache at {url}: {err}") from err
-        return cls(group)
+        cache = cls(group)
+        if mode != "r":  # a cache written before an optional record existed gets it, empty for its maps
+            for name in set(OPTIONAL_RECORDS) - set(cache.records):
+                dtype, fill = RECORDS[name]
+                group["maps"].create_array(name, shape=(cache.n_maps,), chunks=(RECORD_CHUNK_MAPS,), dtype=dtype,
+                                           fill_value=fill, compressors=_RECORD_CODECS, dimension_names=("map",))
+            cache = cls(group)
+        return cache
 
     @classmethod
     def is_cache(cls, url: str) -> bool:
@@ -202,7 +208,7 @@ class Cache:
                     )
         start, n = self.n_maps, self.n_maps + len(new)
         self._arrays.clear()  # handles are about to change shape
-        planner_first = [*self.layout.row_shapes, *(f"maps/{r}" for r in RECORDS if r != "status")]
+        planner_first = [*self.layout.row_shapes, *(f"maps/{r}" for r in self.records if r != "status")]
         resized = [name for name in planner_first if self.group[name].shape[0] != n]  # longer only after an interrupted append
         if new or resized:
             self.begin_run()  # the inputs are valid, the cache is about to change
@@ -229,7 +235,7 @@ class Cache:
         assert self.array("coefficients").chunks[0] == 1, "coefficient writes must be whole chunks along axis 0"
         for name in self.layout.row_shapes:
             writes.append(region_write(self.array(name), [r.index for r in done], [getattr(r, name) for r in done]))
-        for name in RESULT_RECORDS:
+        for name in (r for r in RESULT_RECORDS if r in self.records):
             writes.append(region_write(self.array(f"maps/{name}"), [r.index for r in results], [getattr(r, name) for r in results]))
         sync(gather_all(writes))
         if before_status is not None:
@@ -244,7 +250,7 @@ class Cache:
     def result_arrays(self) -> list[str]:
         """Arrays written with each map's result whose chunks hold several maps."""
         names = [n for n in self.layout.row_shapes if n != "coefficients"]
-        return names + [f"maps/{n}" for n in (*RESULT_RECORDS, "status")]
+        return names + [f"maps/{n}" for n in (*RESULT_RECORDS, "status") if n in self.records]
 
     def drop_unreadable_chunks(self) -> list[int]:
         """Delete every result chunk that fails to decode and mark its maps pending, so that they
@@ -259,19 +265,14 @@ class Cache:
         status_path = self.array("maps/status").path
         for array, rows in unreadable:
             if array.path == status_path:
-                self._delete_chunk(array, rows.start)
+                delete_chunk(array, rows.start)
         indices = sorted({i for _, rows in unreadable for i in rows if i < self.n_maps})
         if indices:
             self.mark_pending(indices)
         for array, rows in unreadable:
             if array.path != status_path:
-                self._delete_chunk(array, rows.start)
+                delete_chunk(array, rows.start)
         return indices
-
-    @staticmethod
-    def _delete_chunk(array: zarr.Array, first_map: int) -> None:
-        key = array.metadata.encode_chunk_key((first_map // array.chunks[0], *([0] * (array.ndim - 1))))
-        sync(array.store_path.store.delete(f"{array.store_path.path}/{key}"))
 
     def begin_run(self) -> None:
         """Before a run changes anything: mark the cache incomplete, which also drops its consolidated

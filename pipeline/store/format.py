@@ -11,6 +11,7 @@ record per map under ``maps/``; ``paths`` is the path table (scale indices, -1 p
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -37,13 +38,16 @@ RECORDS = {
     "masked_fraction": ("float64", math.nan),
     "seconds": ("float64", math.nan),
     "peak_rss_mb": ("float64", math.nan),
+    "coefficients_sha256": (str, ""),
     "status": ("uint8", PENDING),
 }
 """Per-map records under ``maps/``: name -> (dtype, fill value); ``maps/status`` is written last."""
 PLANNER_RECORDS = ("source", "label", "split", "metadata")
 """Written when maps are added: which input each map is. A damaged chunk of these cannot be recomputed."""
-RESULT_RECORDS = ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb", "error")
+RESULT_RECORDS = ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb", "error", "coefficients_sha256")
 """Written with each map's result, before its status."""
+OPTIONAL_RECORDS = ("coefficients_sha256",)
+"""Records that caches written before they existed lack; a run adds them (empty for the old maps)."""
 
 RECORD_CHUNK_MAPS = 256
 """Maps per chunk of the per-map records, and the most for the small data arrays."""
@@ -132,6 +136,12 @@ class CacheLayout:
         return cls(L=int(attrs["config"]["L"]), L0=int(attrs["L0"]), paths=tuple(tuple(int(j) for j in p) for p in attrs["paths"]))
 
 
+def coefficients_digest(row: np.ndarray) -> str:
+    """sha256 of one map's coefficients (n_paths, L0**2) as little-endian float64 in C order: the
+    ``maps/coefficients_sha256`` record, which binds a coefficient chunk to its map."""
+    return hashlib.sha256(np.ascontiguousarray(row, dtype="<f8").tobytes()).hexdigest()
+
+
 @dataclass(frozen=True)
 class MapResult:
     """One cache row, as a task returns it: data (None when the map failed) and its records."""
@@ -147,3 +157,4 @@ class MapResult:
     seconds: float = math.nan
     peak_rss_mb: float = math.nan
     error: str = ""
+    coefficients_sha256: str = ""

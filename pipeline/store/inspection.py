@@ -15,7 +15,7 @@ import numpy as np
 from pipeline.errors import describe
 from pipeline.io.readers import file_sha256
 from pipeline.store.cache import DAMAGED_PLANNER_RECORDS, Cache
-from pipeline.store.format import DONE, FAILED, PENDING, PLANNER_RECORDS, RECORDS, RESULT_RECORDS
+from pipeline.store.format import DONE, FAILED, PENDING, PLANNER_RECORDS, RESULT_RECORDS, coefficients_digest
 from pipeline.store.zarr_io import chunk_reads
 
 
@@ -31,8 +31,10 @@ class Problem:
 
 
 def summary(cache: Cache) -> dict:
-    """Plain-JSON overview: configuration, paths, counts by status, failures."""
+    """Plain-JSON overview: configuration, paths, counts by status, failures. Maps of an
+    unreadable status chunk count as pending, and such a cache is never called complete."""
     status = cache.status()
+    unreadable = sum(1 for _, values, _ in chunk_reads(cache.array("maps/status")) if values is None)
     attrs = cache.group.attrs.asdict()
     errors = cache.group["maps/error"][: cache.n_maps] if cache.n_maps else []
     sources = cache.sources()
@@ -45,7 +47,8 @@ def summary(cache: Cache) -> dict:
         "done": int(np.sum(status == DONE)),
         "failed": int(np.sum(status == FAILED)),
         "pending": int(np.sum(status == PENDING)),
-        "complete": attrs.get("complete", False),
+        "complete": bool(attrs.get("complete", False)) and not unreadable,
+        "unreadable_status_chunks": unreadable,
         "created": attrs["created"],
         "updated": attrs["updated"],
         "failures": [f"{sources[i]}: {errors[i]}" if not str(errors[i]).startswith(sources[i]) else str(errors[i])
@@ -70,7 +73,7 @@ def verify(cache: Cache) -> list[Problem]:
         found = cache.group[name].shape
         if found[0] < n or found[1:] != shape:
             problems.append(Problem(None, "", f"array {name} has shape {found}, expected ({n} or more, *{shape})"))
-    for name in RECORDS:
+    for name in cache.records:
         if cache.group[f"maps/{name}"].shape[0] < n:
             problems.append(Problem(None, "", f"record maps/{name} has {cache.group[f'maps/{name}'].shape[0]} entries, expected {n}"))
     for name in PLANNER_RECORDS:
@@ -79,7 +82,7 @@ def verify(cache: Cache) -> list[Problem]:
         return problems
     sources = cache.sources()
     status = cache.status()
-    for name in (f"maps/{r}" for r in (*RESULT_RECORDS, "status")):  # records lost: their maps are suspect
+    for name in (f"maps/{r}" for r in (*RESULT_RECORDS, "status") if r in cache.records):  # records lost: maps suspect
         for rows, values, error in _map_chunks(cache, name):
             if error:
                 problems += [Problem(i, sources[i], error) for i in rows]
@@ -89,6 +92,7 @@ def verify(cache: Cache) -> list[Problem]:
                 problems += [Problem(i, sources[i], "no input sha256 recorded although the map is marked done")
                              for i in rows if status[i] == DONE and len(str(values[i - rows.start])) != 64]
     problems += [Problem(i, sources[i], "not computed yet (pending)") for i in np.flatnonzero(status == PENDING)]
+    digests = cache.group["maps/coefficients_sha256"][: cache.n_maps] if "coefficients_sha256" in cache.records else None
     for name in shapes:
         for rows, values, error in _map_chunks(cache, name):
             for i in rows:
@@ -98,6 +102,10 @@ def verify(cache: Cache) -> list[Problem]:
                     problems.append(Problem(i, sources[i], error))
                 elif not np.all(np.isfinite(values[i - rows.start])):
                     problems.append(Problem(i, sources[i], f"{name} missing or not finite although the map is marked done"))
+                elif name == "coefficients" and digests is not None and digests[i] and (
+                        coefficients_digest(values[i - rows.start]) != digests[i]):
+                    problems.append(Problem(i, sources[i], "coefficients do not match the digest written with the map "
+                                                           "(another map's chunk, or altered)"))
     return sorted(problems, key=lambda p: -1 if p.index is None else p.index)
 
 

@@ -11,6 +11,7 @@ import uuid
 import numpy as np
 import zarr
 from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
 from zarr.storage import LocalStore
 
 from pipeline.errors import describe
@@ -96,3 +97,9 @@ def chunk_reads(array: zarr.Array, block_bytes: int = 2**26):
                 yield rows, np.asarray(array[rows.start : rows.stop]), ""
             except Exception as err:  # noqa: PERF203 - any decode failure of this chunk is a finding
                 yield rows, None, f"{array.path} chunk unreadable ({describe(err)})"
+
+
+def delete_chunk(array: zarr.Array, first_map: int) -> None:
+    """Delete the chunk of `array` that holds map `first_map` (its whole row of chunks is one chunk)."""
+    key = array.metadata.encode_chunk_key((first_map // array.chunks[0], *([0] * (array.ndim - 1))))
+    sync(array.store_path.store.delete(f"{array.store_path.path}/{key}"))

@@ -19,6 +19,7 @@ from pipeline.errors import InputError
 from pipeline.io.inputs import InputSpec
 from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.transform import scattering_plan
+from pipeline.store import cache as cache_module
 from pipeline.store.cache import Cache
 from pipeline.store.format import DONE, PENDING, CacheLayout, MapResult
 from pipeline.store.zarr_io import InlineLocalStore
@@ -109,7 +110,7 @@ def _written_cache(tmp_path, n_maps: int) -> Cache:
     return cache
 
 
-@pytest.mark.parametrize("interrupted_in", ["mark_pending", "_delete_chunk"])
+@pytest.mark.parametrize("interrupted_in", ["mark_pending", "delete_chunk"])
 def test_dropping_an_unreadable_chunk_interrupted_anywhere_leaves_no_done_map_without_data(tmp_path, monkeypatch, interrupted_in):
     _written_cache(tmp_path, 3)
     chunk = tmp_path / "cache.zarr" / "means" / "c" / "0" / "0"
@@ -120,7 +121,8 @@ def test_dropping_an_unreadable_chunk_interrupted_anywhere_leaves_no_done_map_wi
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Cache, interrupted_in, interrupt)
+    monkeypatch.setattr(*((Cache, "mark_pending") if interrupted_in == "mark_pending" else (cache_module, "delete_chunk")),
+                        interrupt)
     with pytest.raises(KeyboardInterrupt):
         Cache.open(str(tmp_path / "cache.zarr"), mode="r+").drop_unreadable_chunks()
     monkeypatch.undo()

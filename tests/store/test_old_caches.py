@@ -14,6 +14,7 @@ import zarr
 from pipeline import ScatteringConfig, ScatteringTransform
 from pipeline.io.readers import read_map
 from pipeline.store.cache import Cache
+from pipeline.store.format import coefficients_digest
 from pipeline.store.inspection import verify
 from tests.pipeline_helpers import CROSS_PROCESS_ROUNDING, run_cli
 
@@ -58,3 +59,5 @@ def test_an_old_cache_resumes_and_appends(old):
     np.testing.assert_array_equal(g["coefficients"][3], g["coefficients"][0])
     checked = run_cli("scatter-cache", "verify", "cache.zarr", cwd=old)
     assert checked.returncode == 0 and checked.stdout.strip() == "cache.zarr: ok (4 maps verified)"
+    digests = g["maps/coefficients_sha256"][:]  # the record added by the run: empty for the old maps
+    assert list(digests[:3]) == ["", "", ""] and digests[3] == coefficients_digest(g["coefficients"][3])
