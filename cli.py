@@ -1,7 +1,10 @@
 """Command-line entry points: thin shells over the library (everything is callable from Python).
 
-Exit codes: 0 success; 1 the work ran but some maps failed (or verify found problems);
-2 a user mistake (bad option, bad file, mismatched cache), reported in one line, no traceback.
+Exit codes: 0 success; 1 the work ran but some maps failed (scatter-preprocess), or the store is
+damaged (scatter-cache verify: an unreadable or missing chunk, data not matching its digest, an
+input changed since it was scattered); 2 a user mistake (bad option, bad file, mismatched cache),
+reported in one line, no traceback; 3 (scatter-cache verify) the store is sound but some maps
+failed on their input or are not computed yet.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pipeline.sphere.grids import RING_SCHEMES
 from pipeline.sphere.harmonic import HEALPIX_EPSILON
 
 EXIT_FAILURES = 1
+EXIT_DAMAGED = 1
+EXIT_INCOMPLETE = 3
 
 
 def scattering_options(command):
@@ -114,7 +119,10 @@ def inspect_command(store, as_json):
 @click.option("--workers", type=int, help="Local worker processes for --repair.")
 @user_errors
 def verify_command(store, check_inputs, repair, scheduler, workers):
-    """Check that every done map of STORE is fully stored and checksummed (exit 1 on problems)."""
+    """Check that every done map of STORE is fully stored and checksummed.
+
+    Exit 0: sound and complete; 1: the store is damaged; 3: sound, but maps failed or are pending.
+    """
     from pipeline.run import RunOptions
     from pipeline.run import repair as repair_cache
     from pipeline.store.cache import Cache
@@ -134,7 +142,7 @@ def verify_command(store, check_inputs, repair, scheduler, workers):
             click.echo(f"problem: {problem}")
     if not problems:
         click.echo(f"{store}: ok ({cache.n_maps} maps verified)")
-    sys.exit(EXIT_FAILURES if problems else 0)
+    sys.exit(EXIT_DAMAGED if any(p.damage for p in problems) else EXIT_INCOMPLETE if problems else 0)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -24,6 +24,7 @@ class Problem:
     index: int | None  # cache index of the affected map (None: the cache as a whole)
     source: str
     message: str
+    damage: bool = True  # False: the store is sound, the map failed on its input or is not computed yet
 
     def __str__(self) -> str:
         where = f"map {self.index} ({self.source}): " if self.index is not None else ""
@@ -87,11 +88,12 @@ def verify(cache: Cache) -> list[Problem]:
             if error:
                 problems += [Problem(i, sources[i], error) for i in rows]
             elif name == "maps/error":
-                problems += [Problem(i, sources[i], f"failed: {values[i - rows.start]}") for i in rows if status[i] == FAILED]
+                problems += [Problem(i, sources[i], f"failed: {values[i - rows.start]}", damage=False)
+                             for i in rows if status[i] == FAILED]
             elif name == "maps/sha256":
                 problems += [Problem(i, sources[i], "no input sha256 recorded although the map is marked done")
                              for i in rows if status[i] == DONE and len(str(values[i - rows.start])) != 64]
-    problems += [Problem(i, sources[i], "not computed yet (pending)") for i in np.flatnonzero(status == PENDING)]
+    problems += [Problem(i, sources[i], "not computed yet (pending)", damage=False) for i in np.flatnonzero(status == PENDING)]
     digests = cache.group["maps/coefficients_sha256"][: cache.n_maps] if "coefficients_sha256" in cache.records else None
     for name in shapes:
         for rows, values, error in _map_chunks(cache, name):
