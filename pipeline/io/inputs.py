@@ -23,12 +23,20 @@ _MAP_FILES = f"map files ({', '.join(MAP_EXTENSIONS)})"
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One map to read: its path, and what a manifest says about it (label, split, other columns)."""
+    """One map to read: its path, and what a manifest says about it (label, split, other columns).
+
+    A local path is made absolute (against the working directory) on construction, so that a
+    cache records the same source whatever directory the command ran in; URLs stay as given.
+    """
 
     source: str
     label: int | None = None
     split: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if "://" not in self.source:
+            object.__setattr__(self, "source", os.path.abspath(self.source))
 
 
 def expand_inputs(items: Iterable[str | os.PathLike]) -> list[InputSpec]:
