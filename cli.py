@@ -123,12 +123,17 @@ def verify_command(store, check_inputs, repair, scheduler, workers):
 
     Exit 0: sound and complete; 1: the store is damaged; 3: sound, but maps failed or are pending.
     """
+    from pipeline.errors import StoreDamage
     from pipeline.run import RunOptions
     from pipeline.run import repair as repair_cache
     from pipeline.store.cache import Cache
     from pipeline.store.inspection import find_problems
 
-    cache = Cache.open(store)
+    try:
+        cache = Cache.open(store)
+    except StoreDamage as err:
+        click.echo(f"problem: {err}")
+        sys.exit(EXIT_DAMAGED)
     if repair:
         report = repair_cache(store, check_inputs=check_inputs, run=RunOptions(scheduler, workers, progress=False))
         found, problems = report.found, report.remaining

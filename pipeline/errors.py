@@ -14,6 +14,11 @@ class InputError(ValueError):
     """Invalid user input: the message says what was expected."""
 
 
+class StoreDamage(InputError):
+    """A cache whose own metadata no longer reads: a problem ``scatter-cache verify`` reports (exit 1),
+    an error that every other command stops on (exit 2)."""
+
+
 def describe(err: BaseException) -> str:
     """One line for any exception: its type and the first line of its message."""
     message = str(err).splitlines()[0] if str(err) else ""

@@ -27,7 +27,8 @@ from pipeline.scattering.transform import scattering_plan
 from pipeline.store.cache import Cache
 from pipeline.store.format import DONE, MapResult
 from pipeline.store.inspection import Problem, find_problems
-from pipeline.store.lock import StoreLock, local_store_path
+from pipeline.store.lock import StoreLock
+from pipeline.store.probe import holds_nothing, interrupted_creation, is_cache
 
 KILL_AFTER_ENV = "SCATTER_TEST_KILL_AFTER"
 """Fault-injection hook for tests: "N" SIGKILLs this process after the write that brings the maps
@@ -58,16 +59,6 @@ def task_results(future, items: list[tuple[int, str]]) -> list[MapResult]:
     return [MapResult(index=index, error=f"{source}: the task computing it failed ({reason})") for index, source in items]
 
 
-def _holds_nothing(url: str) -> bool:
-    path = local_store_path(url)
-    if path is None:  # an fsspec URL: any object under its prefix counts
-        from zarr.core.sync import sync
-        from zarr.storage import FsspecStore
-
-        return sync(FsspecStore.from_url(url, read_only=True).is_empty(""))
-    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
-
-
 def open_or_create_cache(url: str, config: ScatteringConfig, inputs: InputOptions, overwrite: bool) -> Cache:
     """Resume a cache made with the same configuration, or create one; refuse a mismatch. An output
     that holds anything but a scattering cache (a folder of maps, another Zarr store, a file,
@@ -76,11 +67,11 @@ def open_or_create_cache(url: str, config: ScatteringConfig, inputs: InputOption
     created, before it held any map, is created again by the same command."""
     paths = [node.path for node in scattering_plan(config)]
     stored = inputs.to_dict()
-    if _holds_nothing(url):
+    if holds_nothing(url):
         return Cache.create(url, config, paths, stored, overwrite=overwrite)
-    if not Cache.is_cache(url):
+    if not is_cache(url):
         raise InputError(f"{url} exists and is not a scattering cache: choose a new output path (--overwrite replaces only a cache)")
-    interrupted = Cache.interrupted_creation(url)
+    interrupted = interrupted_creation(url)
     if overwrite or (interrupted and interrupted.get("config") == config.to_dict() and interrupted.get("input") == stored):
         return Cache.create(url, config, paths, stored, overwrite=True)
     cache = Cache.open(url, mode="r+")

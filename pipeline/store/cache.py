@@ -19,7 +19,7 @@ import zarr
 import zarr.codecs
 from zarr.core.sync import sync
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, StoreDamage, describe
 from pipeline.io.inputs import InputSpec, input_identity
 from pipeline.scattering.config import ScatteringConfig
 from pipeline.store.format import (
@@ -65,8 +65,17 @@ class Cache:
             raise InputError(
                 f"cache schema version {attrs.get('schema_version')!r} is not supported: expected {SCHEMA_VERSION}"
             )
-        missing = [name for name in ("paths", *DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS if r not in OPTIONAL_RECORDS))
-                   if name not in group]
+        missing, damaged = [], []
+        for name in ("paths", *DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS if r not in OPTIONAL_RECORDS)):
+            try:
+                group[name]  # reads the array's zarr.json
+            except KeyError:
+                missing.append(name)
+            except (ValueError, TypeError) as err:  # JSONDecodeError is a ValueError
+                damaged.append(f"{name} ({describe(err)})")
+        if damaged:
+            raise StoreDamage(f"{group.store}: the metadata (zarr.json) of {damaged[0]} is damaged: restore it, or rebuild "
+                             f"the cache with --overwrite")
         if missing:
             raise InputError(f"{group.store} lacks {', '.join(missing)} (its creation was interrupted): rerun with --overwrite")
         self._arrays: dict[str, zarr.Array] = {}  # open handles: each lookup costs a metadata read
@@ -92,29 +101,6 @@ class Cache:
                                            fill_value=fill, compressors=_RECORD_CODECS, dimension_names=("map",))
             cache = cls(group)
         return cache
-
-    @classmethod
-    def is_cache(cls, url: str) -> bool:
-        """Whether `url` holds a group with this format's attribute (a cache, whatever its state)."""
-        try:
-            return zarr.open_group(open_store(url, "r"), mode="r", zarr_format=3).attrs.get("format") == FORMAT
-        except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, json.JSONDecodeError):
-            return False
-
-    @classmethod
-    def interrupted_creation(cls, url: str) -> dict | None:
-        """The attributes of a cache whose creation was interrupted (killed while its arrays were
-        being made: ``maps/status``, made last, is missing) and that holds no map at all; None for
-        anything else. Such a store can be created again without losing anything."""
-        try:
-            group = zarr.open_group(open_store(url, "r"), mode="r", zarr_format=3, use_consolidated=False)
-            attrs = group.attrs.asdict()
-            if attrs.get("format") != FORMAT or "maps/status" in group:
-                return None
-            names = [*DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS)]
-            return attrs if all(group[name].shape[0] == 0 for name in names if name in group) else None
-        except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError, json.JSONDecodeError):
-            return None
 
     @classmethod
     def create(
