@@ -4,7 +4,8 @@ Exit codes: 0 success; 1 the work ran but some maps failed (scatter-preprocess),
 damaged (scatter-cache verify: an unreadable or missing chunk, data not matching its digest, an
 input changed since it was scattered); 2 a user mistake (bad option, bad file, mismatched cache),
 reported in one line, no traceback; 3 (scatter-cache verify) the store is sound but some maps
-failed on their input or are not computed yet.
+failed on their input or are not computed yet; 130 Ctrl-C and 143 SIGTERM (one line each: rerun
+the same command to resume).
 """
 
 from __future__ import annotations

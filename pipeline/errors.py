@@ -3,7 +3,9 @@ decorator that turns them into a one-line message and exit code 2 in every comma
 traceback."""
 
 import functools
+import signal
 import sys
+import threading
 
 import click
 
@@ -25,13 +27,27 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {message}" if message else type(err).__name__
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system's time limit, ``kill``), unwound like Ctrl-C so that clusters and
+    files are closed on the way out."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def user_errors(command):
-    """Turn a user's mistake into one line on stderr and exit code 2."""
+    """Turn a user's mistake into one line on stderr and exit code 2; Ctrl-C and SIGTERM into one
+    line each (exit 130 and 143) after everything already computed is stored."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
         try:
             return command(*args, **kwargs)
+        except Terminated:
+            click.echo("terminated (SIGTERM): rerun the same command to resume", err=True)
+            sys.exit(143)
         except InputError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_USAGE)
@@ -46,5 +62,8 @@ def user_errors(command):
         except KeyboardInterrupt:
             click.echo("interrupted: rerun the same command to resume", err=True)
             sys.exit(130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
