@@ -33,6 +33,7 @@ from pipeline.io.checks import (
 from pipeline.io.fits_files import read_fits
 from pipeline.io.numpy_files import read_numpy
 from pipeline.sphere.grids import Grid
+from pipeline.sphere.harmonic import peak_magnitude
 
 MAP_EXTENSIONS = {".fits": "fits", ".fit": "fits", ".fts": "fits", ".npy": "npy", ".npz": "npz"}
 """File suffixes read (case-insensitive) and their format."""
@@ -142,7 +143,7 @@ def _checked_alm(alm: np.ndarray) -> np.ndarray:
         raise InputError(f"{bad} of {alm.size} harmonic coefficients are NaN or inf")
     if not np.any(alm[1:]):  # only a_00 (index 0) nonzero: a constant map
         raise InputError(CONSTANT_MAP)
-    check_magnitude(alm)
+    check_magnitude(peak_magnitude(alm))
     alm.flags.writeable = False
     return alm
 
@@ -164,7 +165,8 @@ def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str) -> t
         description = f"{summary}, filled with the mean of the valid pixels ({mean:.6g})"
     else:
         description = "no masked pixels"
-    if values.max() == values.min():
+    high, low = values.max(), values.min()
+    if high == low:
         raise InputError(CONSTANT_MAP)
-    check_magnitude(values)
+    check_magnitude(max(high, -low))
     return n_bad / npix, description

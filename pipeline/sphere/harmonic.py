@@ -45,12 +45,22 @@ EXACT_RANGE = 2.0**64
 scaled by a power of two before a transform and unscaled after (``exact_scale``)."""
 
 
+def peak_magnitude(x: np.ndarray) -> float:
+    """The largest |component| of `x` (real and imaginary parts for complex data, within sqrt(2)
+    of the largest modulus), found without a temporary array the size of a map."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return 0.0
+    parts = (x.real, x.imag) if np.iscomplexobj(x) else (x,)
+    return float(max(max(p.max(), -p.min()) for p in parts))
+
+
 def exact_scale(x: np.ndarray) -> float:
     """A power of two s with max|s x| ~ 1 when max|x| is outside [1/EXACT_RANGE, EXACT_RANGE],
     else 1. The transforms are linear (the modulus homogeneous) and scaling by a power of two is
     exact in floating point, so T(x) = T(s x) / s to the last bit; without it, maps of magnitude
     ~1e300 or ~1e-200 overflow or underflow inside the solvers and come out as zeros."""
-    peak = float(np.max(np.abs(x), initial=0.0))
+    peak = peak_magnitude(x)
     if not math.isfinite(peak) or peak == 0.0 or 1.0 / EXACT_RANGE <= peak <= EXACT_RANGE:
         return 1.0
     return 2.0 ** -math.frexp(peak)[1]

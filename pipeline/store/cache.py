@@ -94,13 +94,12 @@ class Cache:
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError) as err:
             raise InputError(f"no scattering cache at {url}: {err}") from err
         cache = cls(group)
-        if mode != "r":  # a cache written before an optional record existed gets it, empty for its maps
-            for name in set(OPTIONAL_RECORDS) - set(cache.records):
-                dtype, fill = RECORDS[name]
-                group["maps"].create_array(name, shape=(cache.n_maps,), chunks=(RECORD_CHUNK_MAPS,), dtype=dtype,
-                                           fill_value=fill, compressors=_RECORD_CODECS, dimension_names=("map",))
-            cache = cls(group)
-        return cache
+        absent = set(OPTIONAL_RECORDS) - set(cache.records) if mode != "r" else set()
+        for name in absent:  # a cache written before an optional record existed gets it, empty for its maps
+            dtype, fill = RECORDS[name]
+            group["maps"].create_array(name, shape=(cache.n_maps,), chunks=(RECORD_CHUNK_MAPS,), dtype=dtype,
+                                       fill_value=fill, compressors=_RECORD_CODECS, dimension_names=("map",))
+        return cls(group) if absent else cache
 
     @classmethod
     def create(
