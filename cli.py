@@ -16,12 +16,17 @@ import sys
 import click
 
 from pipeline.errors import user_errors
+from pipeline.scattering.config import DEFAULT_ODD
 from pipeline.sphere.grids import RING_SCHEMES
 from pipeline.sphere.harmonic import HEALPIX_EPSILON
 
 EXIT_FAILURES = 1
 EXIT_DAMAGED = 1
 EXIT_INCOMPLETE = 3
+
+
+def _odd_kinds(ctx, param, value):
+    return () if value.strip() in ("", "none") else tuple(v.strip() for v in value.split(","))
 
 
 def scattering_options(command):
@@ -33,6 +38,8 @@ def scattering_options(command):
             click.option("--J0", "J0", type=int, default=5, show_default=True, help="Lowest wavelet scale; outputs have bandlimit L0 = ceil(lam**J0)."),
             click.option("--depth", type=int, default=2, show_default=True, help="Scattering depth (1-3)."),
             click.option("--oversampling", type=float, default=2.0, show_default=True, help="Grid oversampling before each modulus (equivariance vs cost)."),
+            click.option("--odd", default=",".join(DEFAULT_ODD), show_default=True, callback=_odd_kinds,
+                         help="Sign-aware channel kinds (comma-separated: signed_square, cross), or 'none' for modulus scattering only."),
         ]
     ):
         command = option(command)
@@ -56,7 +63,7 @@ def scattering_options(command):
 @click.option("--fail-fast", is_flag=True, help="Stop at the first map that fails.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @user_errors
-def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, grid, ordering, field, npz_key, bad_pixels,
+def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, ordering, field, npz_key, bad_pixels,
                     healpix_epsilon, scheduler, workers, maps_per_task, overwrite, fail_fast, no_progress):
     """Scatter INPUTS (files, folders, globs or a manifest .csv) into the cache OUTPUT.
 
@@ -67,7 +74,7 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, grid, order
     from pipeline.run import InputOptions, RunOptions, preprocess
     from pipeline.scattering.config import ScatteringConfig
 
-    config = ScatteringConfig(L=L, lam=lam, J0=J0, depth=depth, oversampling=oversampling)
+    config = ScatteringConfig(L=L, lam=lam, J0=J0, depth=depth, oversampling=oversampling, odd=odd)
     field = int(field) if field is not None and field.isdigit() else field
     reader = ReaderOptions(grid=grid, ordering=ordering, field=field, npz_key=npz_key, bad_pixels=bad_pixels)
     run = RunOptions(scheduler=scheduler, workers=workers, maps_per_task=maps_per_task, fail_fast=fail_fast,
@@ -101,7 +108,7 @@ def inspect_command(store, as_json):
         return
     c = s["config"]
     click.echo(f"{store}: L={c['L']} lam={c['lam']:g} J0={c['J0']} depth={c['depth']} oversampling={c['oversampling']:g} "
-               f"(config {s['config_hash'][:12]})")
+               f"odd={','.join(c.get('odd', [])) or 'none'} (config {s['config_hash'][:12]})")
     click.echo(f"  {s['n_paths']} paths at L0={s['L0']}; maps: {s['maps']} ({s['done']} done, {s['failed']} failed, "
                f"{s['pending']} pending); complete: {s['complete']}; updated {s['updated']}")
     if s["unreadable_status_chunks"]:

@@ -43,7 +43,6 @@ from pipeline.run.options import InputOptions, RunOptions  # noqa: E402
 from pipeline.run.runner import preprocess  # noqa: E402
 from pipeline.run.tasks import scatter_file  # noqa: E402
 from pipeline.scattering.config import ScatteringConfig  # noqa: E402
-from pipeline.scattering.transform import scattering_plan  # noqa: E402
 from pipeline.sphere.grids import RingGrid  # noqa: E402
 from pipeline.sphere.harmonic import alm_to_map  # noqa: E402
 from pipeline.store.cache import Cache  # noqa: E402
@@ -93,13 +92,12 @@ def writer_cpu_per_map(L: int, n_maps: int, maps_per_write: int) -> float:
     """CPU seconds per map that the single writer spends in ``Cache.write`` when each write
     holds `maps_per_write` maps (random results of the configuration's shapes, a fresh store)."""
     config = ScatteringConfig(L=L)
-    paths = [node.path for node in scattering_plan(config)]
     rng = np.random.default_rng(0)
-    results = [MapResult(index=i, sha256="0" * 64, seconds=1.0, peak_rss_mb=1.0,
-                         **{name: rng.standard_normal(shape) for name, shape in CacheLayout(config.L, config.L0, tuple(paths)).row_shapes.items()})
-               for i in range(n_maps)]
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Cache.create(f"{tmp}/cache.zarr", config, paths, {}, overwrite=False)
+        cache = Cache.create(f"{tmp}/cache.zarr", config, {}, overwrite=False)
+        results = [MapResult(index=i, sha256="0" * 64, seconds=1.0, peak_rss_mb=1.0,
+                             **{name: rng.standard_normal(shape) for name, shape in cache.layout.row_shapes.items()})
+                   for i in range(n_maps)]
         cache.add_maps([InputSpec(source=f"map{i}") for i in range(n_maps)])
         start = time.process_time()
         for first in range(0, n_maps, maps_per_write):

@@ -6,8 +6,8 @@ checks over random rotations (docs/equivariance.md).
 >>> from pipeline import ScatteringConfig, ScatteringTransform
 >>> st = ScatteringTransform(ScatteringConfig(L=32, J0=2, depth=1))
 >>> errors = assert_equivariant(st, random_alm(np.random.default_rng(0), 32), np.random.default_rng(1),
-...                             tolerance={0: 1e-12, 1: 1e-2})
->>> errors[0] < 1e-12
+...                             tolerance={("modulus", 0): 1e-12, ("modulus", 1): 1e-2, ("signed_square", 1): 1e-2})
+>>> errors["modulus", 0] < 1e-12
 True
 """
 
@@ -34,34 +34,37 @@ def relative_error(actual, expected) -> float:
     return float(np.linalg.norm(np.asarray(actual) - np.asarray(expected)) / np.linalg.norm(expected))
 
 
-def relative_error_by_depth(
-    actual: np.ndarray, expected: np.ndarray, paths: tuple[tuple[int, ...], ...]
-) -> dict[int, float]:
-    """||actual - expected|| / ||expected|| over the paths of each depth; arrays (..., n_paths, n)."""
-    depths = np.array([len(p) for p in paths])
+def relative_error_by_channel(
+    actual: np.ndarray, expected: np.ndarray, kinds: tuple[str, ...], paths: tuple[tuple[int, ...], ...]
+) -> dict[tuple[str, int], float]:
+    """||actual - expected|| / ||expected|| over the channels of each (kind, depth); arrays
+    (..., n_channels, n)."""
+    groups = [(kind, len(p)) for kind, p in zip(kinds, paths)]
     out = {}
-    for d in sorted(set(depths.tolist())):
-        sel = depths == d
-        out[d] = float(np.linalg.norm(actual[..., sel, :] - expected[..., sel, :]) / np.linalg.norm(expected[..., sel, :]))
+    for key in sorted(set(groups), key=lambda g: (g[0] != "modulus", g)):
+        sel = np.array([g == key for g in groups])
+        out[key] = float(np.linalg.norm(actual[..., sel, :] - expected[..., sel, :]) / np.linalg.norm(expected[..., sel, :]))
     return out
 
 
-def scattering_equivariance_error(transform, alm: np.ndarray, angles) -> dict[int, float]:
-    """||S(Rf) - R S(f)|| / ||S(f)|| per depth for one map's coefficients and one rotation."""
+def scattering_equivariance_error(transform, alm: np.ndarray, angles) -> dict[tuple[str, int], float]:
+    """||S(Rf) - R S(f)|| / ||S(f)|| per channel kind and depth, e.g. ("modulus", 2), for one
+    map's coefficients and one rotation."""
     L, L0 = transform.config.L, transform.config.L0
     S_f = transform.from_alm(alm).coefficients
     S_Rf = transform.from_alm(rotate_alm(alm, L, angles)).coefficients
-    return relative_error_by_depth(S_Rf, rotate_real(S_f, L0, angles), transform.paths)
+    return relative_error_by_channel(S_Rf, rotate_real(S_f, L0, angles), transform.plan.kinds, transform.paths)
 
 
-def assert_equivariant(transform, alm: np.ndarray, rng: np.random.Generator, tolerance: dict[int, float],
-                       n_rotations: int = 3) -> dict[int, float]:
-    """Check ||S(Rf) - R S(f)|| / ||S(f)|| <= tolerance[depth] for `n_rotations` Haar-random
-    rotations; returns the largest error per depth (AssertionError naming the depth otherwise)."""
-    worst: dict[int, float] = {}
+def assert_equivariant(transform, alm: np.ndarray, rng: np.random.Generator, tolerance: dict[tuple[str, int], float],
+                       n_rotations: int = 3) -> dict[tuple[str, int], float]:
+    """Check ||S(Rf) - R S(f)|| / ||S(f)|| <= tolerance[(kind, depth)] for `n_rotations`
+    Haar-random rotations; returns the largest error per (kind, depth) (AssertionError naming it
+    otherwise)."""
+    worst: dict[tuple[str, int], float] = {}
     for _ in range(n_rotations):
-        for depth, error in scattering_equivariance_error(transform, alm, random_rotation(rng)).items():
-            worst[depth] = max(worst.get(depth, 0.0), error)
-    for depth, error in worst.items():
-        assert error <= tolerance[depth], f"equivariance error {error:.3g} at depth {depth} exceeds {tolerance[depth]:.3g}"
+        for key, error in scattering_equivariance_error(transform, alm, random_rotation(rng)).items():
+            worst[key] = max(worst.get(key, 0.0), error)
+    for key, error in worst.items():
+        assert error <= tolerance[key], f"equivariance error {error:.3g} of {key[0]} channels at depth {key[1]} exceeds {tolerance[key]:.3g}"
     return worst

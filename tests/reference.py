@@ -16,7 +16,7 @@ from scipy.integrate import quad
 from scipy.special import sph_harm_y
 
 from pipeline.scattering.config import ScatteringConfig
-from pipeline.scattering.transform import modulus_grid
+from pipeline.scattering.plan import modulus_grid
 
 
 def reference_k_lam(t: float, lam: float) -> float:
@@ -65,6 +65,13 @@ def reference_analysis(f: np.ndarray, L: int) -> dict:
     return {lm: np.sum(weights[:, None] * f * np.conj(y)) * 2 * np.pi / nphi for lm, y in Y.items()}
 
 
+def _rms_on_grid(f: np.ndarray) -> float:
+    """sqrt of the mean of f^2 over the sphere by Gauss-Legendre quadrature (exact: f^2 is bandlimited)."""
+    ntheta, nphi = f.shape
+    weights = np.polynomial.legendre.leggauss(ntheta)[1]
+    return math.sqrt(np.sum(weights[:, None] * f**2) * 2 * np.pi / nphi / (4 * np.pi))
+
+
 def reference_paths(config: ScatteringConfig) -> list[tuple[int, ...]]:
     """Frequency-decreasing paths by explicit loops, in depth-first order."""
     scales = range(config.J0, config.J + 1)
@@ -80,17 +87,36 @@ def reference_paths(config: ScatteringConfig) -> list[tuple[int, ...]]:
     return paths
 
 
-def reference_scattering(alm: dict, config: ScatteringConfig) -> dict[tuple[int, ...], dict]:
-    """S[p] f as {(l, m): a_lm} for l < L0, for every path; alm is {(l, m): a_lm} of f."""
-    _L, lam, L0 = config.L, config.lam, config.L0
+def reference_channels(config: ScatteringConfig) -> list[tuple[str, tuple[int, ...]]]:
+    """(kind, path) of every output channel: the modulus paths, then (w_j |W_j|) * Phi per scale,
+    then (w_j W[p]) * Phi for every path p of depth >= 2 ending in j, w_j = W_j / rms(W_j)
+    (docs/scattering.md section 7)."""
+    paths = reference_paths(config)
+    channels = [("modulus", p) for p in paths]
+    if "signed_square" in config.odd:
+        channels += [("signed_square", p) for p in paths if len(p) == 1]
+    if "cross" in config.odd:
+        channels += [("cross", p) for p in paths if len(p) >= 2]
+    return channels
+
+
+def reference_scattering(alm: dict, config: ScatteringConfig) -> dict[tuple[str, tuple[int, ...]], dict]:
+    """Every channel as {(l, m): a_lm} for l < L0, keyed by (kind, path); alm is {(l, m): a_lm} of f."""
+    lam, L0 = config.lam, config.L0
     U: dict[tuple[int, ...], dict] = {(): dict(alm)}
-    out = {}
-    for path in reference_paths(config):
-        if path:
-            j = path[-1]
-            Lj = config.wavelet_bandlimit(j)
-            W = {(l, m): a * reference_kappa(l, j, lam) for (l, m), a in U[path[:-1]].items() if l < Lj}
-            field = np.abs(reference_synthesis(W, Lj, *modulus_grid(Lj, config.oversampling)))
-            U[path] = reference_analysis(field, Lj)
-        out[path] = {(l, m): a * reference_eta(l, config.J0, lam) for (l, m), a in U[path].items() if l < L0}
-    return out
+    W: dict[tuple[int, ...], np.ndarray] = {}  # each wavelet coefficient sampled on its grid
+    for path in reference_paths(config)[1:]:
+        j = path[-1]
+        Lj = config.wavelet_bandlimit(j)
+        coefficients = {(l, m): a * reference_kappa(l, j, lam) for (l, m), a in U[path[:-1]].items() if l < Lj}
+        W[path] = reference_synthesis(coefficients, Lj, *modulus_grid(Lj, config.oversampling))
+        U[path] = reference_analysis(np.abs(W[path]), Lj)
+    fields = {}
+    for kind, path in reference_channels(config):
+        if kind == "modulus":
+            fields[kind, path] = U[path]
+            continue
+        w = W[path[-1:]] / _rms_on_grid(W[path[-1:]])
+        fields[kind, path] = reference_analysis(w * (np.abs(W[path]) if kind == "signed_square" else W[path]), L0)
+    return {key: {(l, m): a * reference_eta(l, config.J0, lam) for (l, m), a in c.items() if l < L0}
+            for key, c in fields.items()}

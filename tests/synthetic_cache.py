@@ -20,7 +20,7 @@ import zarr
 from zarr.codecs import BloscCodec, Crc32cCodec
 
 from pipeline.sphere.alm import complex_to_real, real_to_complex
-from pipeline.store.format import COEFFICIENT_LAYOUT, DIMENSION_NAMES, FORMAT
+from pipeline.store.format import COEFFICIENT_LAYOUT, DIMENSION_NAMES, FORMAT, SCHEMA_VERSION
 
 _COMPRESSORS = [BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"), Crc32cCodec()]
 
@@ -81,7 +81,7 @@ def write_cache(
     *,
     splits: list[str] | None = None,
     status: np.ndarray | None = None,
-    schema_version: int = 1,
+    schema_version: int = SCHEMA_VERSION,
 ) -> Path:
     """Write a cache (zarr v3 group) with the arrays and attributes of cache_format.md.
 
@@ -109,6 +109,10 @@ def write_cache(
     path_array = np.full((P, 1), -1, dtype=np.int32)
     path_array[1:, 0] = np.arange(P - 1)
     array("paths", path_array, (P, 1), -1)
+    kinds = ["modulus"] * P
+    if schema_version >= 2:
+        a = g.create_array("path_kinds", shape=(P,), dtype=str, compressors=_COMPRESSORS, dimension_names=("path",))
+        a[...] = np.array(kinds, dtype=object)
     maps = g.create_group("maps")
     strings = {"source": [f"map_{i:05d}.npy" for i in range(N)], "sha256": [""] * N, "split": splits,
                "metadata": ["{}"] * N, "error": [""] * N}
@@ -127,6 +131,7 @@ def write_cache(
         "format": FORMAT, "schema_version": schema_version, "config": config,
         "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
         "L0": L0, "n_paths": P, "paths": paths, "coefficient_layout": COEFFICIENT_LAYOUT,
+        **({"path_kinds": kinds} if schema_version >= 2 else {}),
         "input": {"grid": "synthetic"}, "provenance": {"writer": "tests/synthetic_cache.py"},
         "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:00Z",
         "complete": bool(np.all(status == 1)),

@@ -110,13 +110,12 @@ def test_documentation_cites_only_files_of_this_repository():
 
 def test_xarray_opens_a_cache_with_named_dimensions(tmp_path, rng):
     xr = pytest.importorskip("xarray")
-    from pipeline.scattering import ScatteringConfig, scattering_plan
+    from pipeline.scattering import ScatteringConfig
     from pipeline.store import Cache, MapResult
     from pipeline.store.format import RECORDS
 
     config = ScatteringConfig(L=32, J0=2)
-    paths = [node.path for node in scattering_plan(config)]
-    cache = Cache.create(str(tmp_path / "c.zarr"), config, paths, {}, overwrite=False)
+    cache = Cache.create(str(tmp_path / "c.zarr"), config, {}, overwrite=False)
     cache.group["maps/status"].resize((2,))
     for name in RECORDS:
         cache.group[f"maps/{name}"].resize((2,))
@@ -128,7 +127,8 @@ def test_xarray_opens_a_cache_with_named_dimensions(tmp_path, rng):
     ds = xr.open_zarr(str(tmp_path / "c.zarr"), consolidated=False)
     assert ds["coefficients"].dims == ("map", "path", "coefficient")
     assert ds["power_spectra"].dims == ("map", "path", "l") and ds["means"].dims == ("map", "path")
-    assert ds.sizes["path"] == len(paths) and ds.sizes["coefficient"] == config.L0**2
+    assert ds.sizes["path"] == cache.layout.n_paths and ds.sizes["coefficient"] == config.L0**2
+    assert list(ds["path_kinds"].values) == list(cache.layout.kinds) and ds["path_kinds"].dims == ("path",)
     np.testing.assert_array_equal(ds["coefficients"].values, np.stack([r.coefficients for r in rows]))
     maps = xr.open_zarr(str(tmp_path / "c.zarr"), group="maps", consolidated=False)
     assert list(maps["status"].values) == [1, 1] and maps["status"].dims == ("map",)

@@ -1,4 +1,4 @@
-"""Reading the index of a scattering cache (cache_format.md, schema version 1) and choosing splits.
+"""Reading the index of a scattering cache (cache_format.md, schema versions 1 and 2) and choosing splits.
 
 Only the small per-map arrays (status, label, split) are read here, through a short-lived handle;
 the coefficients are read per item by :class:`downstream.data.dataset.CacheDataset`. Every user mistake
@@ -15,7 +15,7 @@ import zarr
 import zarr.errors
 
 from pipeline.errors import InputError
-from pipeline.store.format import COEFFICIENT_LAYOUT, DONE, FORMAT, SCHEMA_VERSION, SPLITS, CacheLayout
+from pipeline.store.format import COEFFICIENT_LAYOUT, DONE, FORMAT, READABLE_SCHEMA_VERSIONS, SPLITS, CacheLayout
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,13 @@ class CacheIndex:
     def n_classes(self) -> int:
         return int(self.labels[self.done].max()) + 1
 
-    def paths_up_to(self, max_depth: int | None) -> np.ndarray:
-        """Indices of the paths of depth <= max_depth (all paths for None)."""
-        return self.layout.paths_up_to(max_depth)
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return self.layout.kinds
+
+    def select(self, max_depth: int | None = None, kinds: tuple[str, ...] | None = None) -> np.ndarray:
+        """Indices of the channels of depth <= max_depth and of one of `kinds` (None: all)."""
+        return self.layout.select(max_depth, kinds)
 
 
 def open_cache(path: str) -> zarr.Group:
@@ -67,8 +71,9 @@ def open_cache(path: str) -> zarr.Group:
     attrs = group.attrs
     if attrs.get("format") != FORMAT:
         raise InputError(f"{path!r} is not a scattering cache: expected attribute format = {FORMAT!r}, got {attrs.get('format')!r}")
-    if attrs.get("schema_version") != SCHEMA_VERSION:
-        raise InputError(f"cache {path!r} has schema_version {attrs.get('schema_version')!r}; this reader needs {SCHEMA_VERSION}")
+    if attrs.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+        raise InputError(f"cache {path!r} has schema_version {attrs.get('schema_version')!r}; this reader needs one of "
+                         f"{list(READABLE_SCHEMA_VERSIONS)}")
     if attrs.get("coefficient_layout") != COEFFICIENT_LAYOUT:
         raise InputError(f"cache {path!r} has coefficient_layout {attrs.get('coefficient_layout')!r}; expected {COEFFICIENT_LAYOUT!r}")
     return group

@@ -32,12 +32,17 @@ def _number_list(kind):
     return parse
 
 
+def _string_list(ctx, param, value):
+    return None if value is None else [v.strip() for v in value.split(",")]
+
+
 @click.command("train")
 @click.argument("cache")
 @click.option("--out", "-o", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory (checkpoint, metrics, figures).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="JSON file of training options; command-line options override it.")
 @click.option("--model", type=click.Choice(MODEL_KINDS), help="Classifier [cnn].")
 @click.option("--max-depth", type=int, help="Use only scattering paths of at most this depth; 0 = the low-passed map alone [all].")
+@click.option("--kinds", callback=_string_list, help="Use only cache channels of these kinds, e.g. modulus [all].")
 @click.option("--channels", callback=_number_list(int), help="Channels per equivariant block, e.g. 16,16.")
 @click.option("--bandlimits", callback=_number_list(int), help="Output bandlimit per block [halving].")
 @click.option("--oversampling", type=float, help="Grid bandlimit / signal bandlimit of each nonlinearity [2].")

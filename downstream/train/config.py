@@ -10,11 +10,13 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from downstream.nn.models import MODEL_KINDS, ModelConfig
 from downstream.nn.s2_grid import ACTIVATIONS
 from pipeline.errors import InputError
+from pipeline.scattering.plan import KINDS as CHANNEL_KINDS
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -28,6 +30,8 @@ class TrainConfig:
     max_depth: use only the scattering paths of at most this depth as input channels (None: all;
         0: the zeroth-order path alone, the input map low-passed to L0, i.e. a conventional
         low-resolution spherical CNN baseline).
+    kinds: use only the cache channels of these kinds (None: all; ["modulus"]: modulus
+        scattering alone, without the sign-aware channels; cache_format.md).
     channels, bandlimits, oversampling, activation, hidden: see :class:`ModelConfig`.
     epochs, patience: at most `epochs`; stop after `patience` epochs without a lower validation
         loss, keeping the best epoch's weights.
@@ -43,6 +47,7 @@ class TrainConfig:
 
     model: str = "cnn"
     max_depth: int | None = None
+    kinds: tuple[str, ...] | None = None
     channels: tuple[int, ...] = (16, 16)
     bandlimits: tuple[int, ...] | None = None
     oversampling: float = 2.0
@@ -64,13 +69,15 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        for name in ("channels", "fractions", "bandlimits"):
+        for name in ("channels", "fractions", "bandlimits", "kinds"):
             value = getattr(self, name)
-            if value is None and name == "bandlimits":
+            if value is None and name in ("bandlimits", "kinds"):
                 continue
             if not isinstance(value, (list, tuple)):
                 raise InputError(f"{name} must be a list, got {value!r}")
             object.__setattr__(self, name, tuple(value))
+        if self.kinds is not None and (not self.kinds or not set(self.kinds) <= set(CHANNEL_KINDS)):
+            raise InputError(f"kinds must be a non-empty subset of {list(CHANNEL_KINDS)} or null, got {list(self.kinds)}")
         if self.model not in MODEL_KINDS:
             raise InputError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
         if self.activation not in ACTIVATIONS:
@@ -94,6 +101,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def input_channels(self, index) -> np.ndarray:
+        """Indices of the cache channels (of a ``CacheIndex``) this run trains on."""
+        selected = index.select(self.max_depth, self.kinds)
+        if len(selected) == 0:
+            raise InputError(f"cache {index.path!r} has no channels of kinds {self.kinds} and depth <= {self.max_depth}")
+        return selected
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:

@@ -140,7 +140,7 @@ def _datasets(index: CacheIndex, config: TrainConfig) -> dict[str, CacheDataset]
         maps = select_maps(index, split, config.fractions, config.split_seed)
         augment = RandomRotation(index.L0) if config.augment and split == "train" else None
         datasets[split] = CacheDataset(index, maps, dtype=DTYPES[config.dtype], transform=augment,
-                                       in_memory=config.in_memory, input_paths=index.paths_up_to(config.max_depth))
+                                       in_memory=config.in_memory, input_paths=config.input_channels(index))
     for split in ("train", "val"):
         if len(datasets[split]) == 0:
             raise InputError(f"cache {index.path!r} has no done, labelled maps in the {split!r} split; both train and val are required")
@@ -214,7 +214,7 @@ def evaluate(checkpoint: str | Path, cache_path: str, split: str = "test", *, ou
     maps = select_maps(index, split, config.fractions, config.split_seed)
     if len(maps) == 0:
         raise InputError(f"cache {cache_path!r} has no done, labelled maps in the {split!r} split")
-    dataset = CacheDataset(index, maps, dtype=next(model.parameters()).dtype, input_paths=index.paths_up_to(config.max_depth))
+    dataset = CacheDataset(index, maps, dtype=next(model.parameters()).dtype, input_paths=config.input_channels(index))
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
     with reproducible(0, target, threads):
         results = classification_metrics(*predict(model, loader, target), model.config.n_classes)

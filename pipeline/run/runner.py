@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline.errors import InputError, describe
 from pipeline.io.inputs import InputSpec
@@ -23,7 +23,6 @@ from pipeline.run.options import InputOptions, RunOptions
 from pipeline.run.planning import batches, largest_batch
 from pipeline.run.tasks import scatter_files
 from pipeline.scattering.config import ScatteringConfig
-from pipeline.scattering.transform import scattering_plan
 from pipeline.store.cache import Cache
 from pipeline.store.format import DONE, MapResult
 from pipeline.store.inspection import Problem, find_problems
@@ -65,21 +64,24 @@ def open_or_create_cache(url: str, config: ScatteringConfig, inputs: InputOption
     objects under a bucket prefix) is never written into or replaced, with or without --overwrite
     (zarr's overwrite mode clears everything under the path). A cache killed while it was being
     created, before it held any map, is created again by the same command."""
-    paths = [node.path for node in scattering_plan(config)]
     stored = inputs.to_dict()
     if holds_nothing(url):
-        return Cache.create(url, config, paths, stored, overwrite=overwrite)
+        return Cache.create(url, config, stored, overwrite=overwrite)
     if not is_cache(url):
         raise InputError(f"{url} exists and is not a scattering cache: choose a new output path (--overwrite replaces only a cache)")
     interrupted = interrupted_creation(url)
     if overwrite or (interrupted and interrupted.get("config") == config.to_dict() and interrupted.get("input") == stored):
-        return Cache.create(url, config, paths, stored, overwrite=True)
+        return Cache.create(url, config, stored, overwrite=True)
     cache = Cache.open(url, mode="r+")
     if cache.config != config:
+        hint = ""
+        if replace(config, odd=cache.config.odd) == cache.config:
+            kinds = ",".join(cache.config.odd) or "none"
+            hint = f" (this cache has {'no sign-aware channels' if not cache.config.odd else 'odd = ' + kinds}: --odd {kinds} resumes it)"
         raise InputError(
             f"{url} was written with another configuration ({cache.config.to_dict()}, hash "
             f"{cache.config.hash()[:12]}), not {config.to_dict()} (hash {config.hash()[:12]}): "
-            f"use another output or --overwrite"
+            f"use another output or --overwrite{hint}"
         )
     if cache.input_options != stored:
         raise InputError(

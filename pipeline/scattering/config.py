@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 from pipeline.errors import InputError
 
 MAX_DEPTH = 3
+ODD_KINDS = ("signed_square", "cross")
+"""Sign-aware channel kinds (docs/scattering.md section 7): odd functionals of the map."""
+DEFAULT_ODD = ("signed_square", "cross")
 
 
 def max_scale(L: int, lam: float) -> int:
@@ -36,6 +39,10 @@ class ScatteringConfig:
     oversampling: ratio of the Gauss-Legendre grid's ring count to the wavelet bandlimit L_j on
         which each modulus |W| is taken (>= 1); more means less aliasing (better equivariance)
         at higher cost. See benchmarks/bench_scattering.py for the measured trade-off.
+    odd: sign-aware channels next to the modulus paths (docs/scattering.md section 7), a subset of
+        ODD_KINDS: "signed_square" (W_j |W_j|) * Phi per scale, "cross" (W_j U) * Phi, the wavelet
+        coefficient W_j of the map times W = U[p] * Psi_j of every path of depth >= 2; both are odd
+        in the map, where every modulus path of depth >= 1 is even. () is modulus scattering.
     """
 
     L: int
@@ -43,6 +50,7 @@ class ScatteringConfig:
     J0: int = 5
     depth: int = 2
     oversampling: float = 2.0
+    odd: tuple[str, ...] = DEFAULT_ODD
 
     def __post_init__(self) -> None:
         if not isinstance(self.L, int) or isinstance(self.L, bool) or self.L < 2:
@@ -58,6 +66,12 @@ class ScatteringConfig:
         if not (isinstance(self.oversampling, (int, float)) and 1.0 <= self.oversampling <= 8.0):
             raise InputError(f"oversampling must be a number in [1, 8], got {self.oversampling!r}")
         object.__setattr__(self, "oversampling", float(self.oversampling))
+        if isinstance(self.odd, str) or not all(isinstance(k, str) for k in self.odd):
+            raise InputError(f"odd must be a list of channel kinds from {list(ODD_KINDS)}, got {self.odd!r}")
+        unknown = sorted(set(self.odd) - set(ODD_KINDS))
+        if unknown:
+            raise InputError(f"unknown odd channel kind(s) {unknown}: expected a subset of {list(ODD_KINDS)}")
+        object.__setattr__(self, "odd", tuple(k for k in ODD_KINDS if k in self.odd))  # canonical order
 
     @property
     def J(self) -> int:
@@ -74,15 +88,21 @@ class ScatteringConfig:
         return min(self.L, math.ceil(self.lam ** (j + 1) - 1e-12))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"odd": list(self.odd)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ScatteringConfig":
+        """The inverse of ``to_dict``; a dict without "odd" (written before sign-aware channels
+        existed, cache schema version 1) means modulus scattering only."""
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise InputError(f"unknown scattering configuration keys: {sorted(unknown)}")
-        return cls(**d)
+        return cls(**({"odd": ()} | d))
 
     def hash(self) -> str:
-        """sha256 of the canonical JSON of the configuration (stable across runs and machines)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+        """sha256 of the canonical JSON of the configuration (stable across runs and machines); a
+        modulus-only configuration hashes without the "odd" key, as it did before that existed."""
+        d = self.to_dict()
+        if not d["odd"]:
+            del d["odd"]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()

@@ -23,7 +23,7 @@ HEALPIX_EPSILON = 1e-8
 HEALPIX_MAXITER = 100
 
 _REORDER_BLOCK = 1 << 22  # pixels per block when converting NESTED <-> RING (bounds memory)
-_BAND_BYTES = 8 << 20  # grid bytes per band of rings in modulus_analysis (bounds memory)
+_BAND_BYTES = 8 << 20  # grid bytes per band of rings in pointwise_analysis (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -147,38 +147,51 @@ def alm_to_map(alm: np.ndarray, grid: Grid, L: int, *, nthreads: int = 1) -> np.
     return ring_to_nested(values, grid.nside) if grid.ordering == "NESTED" else values
 
 
-def modulus_analysis(
-    alm: np.ndarray, L: int, ntheta: int, nphi: int, L_out: int, *, nthreads: int = 1
-) -> np.ndarray:
-    """Coefficients (l < L_out) of |f|, where f has bandlimit L: f is synthesised on a
-    Gauss-Legendre grid of ntheta x nphi, the modulus taken pointwise, and the grid integrated
-    against Y_lm by Gauss-Legendre quadrature (exact up to the aliasing of |f|'s content above
-    degree ~2 ntheta - L_out).
+POINTWISE = {
+    "abs": lambda a, b: np.abs(a),
+    "signed_square": lambda a, b: a * np.abs(a),
+    "product": lambda a, b: a * b,
+}
+"""Pointwise operations of ``pointwise_analysis`` on one or two sampled signals a, b."""
+
+
+def pointwise_analysis(
+    alms: list[np.ndarray], L: int, ntheta: int, nphi: int, products: list[tuple[str, tuple[int, ...], int]],
+    *, nthreads: int = 1,
+) -> list[np.ndarray]:
+    """Coefficients of pointwise functions of bandlimit-L signals, each synthesised once.
+
+    Every signal alms[k] is synthesised on a Gauss-Legendre grid of ntheta x nphi; each product
+    (operation, operands, L_out) of POINTWISE ("abs": |a|, "signed_square": a |a|, "product": a b)
+    is evaluated there and integrated against Y_lm for l < L_out by Gauss-Legendre quadrature:
+    exact for a polynomial integrand (a b, when 2 ntheta > 2 L + L_out - 3), otherwise up to the
+    aliasing of the content above degree ~2 ntheta - L_out.
 
     The grid is processed in bands of rings (north and south rings in mirror pairs, so ducc0 keeps
-    its equatorial symmetry), which bounds memory by one band instead of the whole oversampled grid
-    and gives the same sum to rounding."""
+    its equatorial symmetry), which bounds memory by one band per signal instead of the whole
+    oversampled grid and gives the same sums to rounding."""
     theta = ducc0.misc.GL_thetas(ntheta)
     weights = ducc0.misc.GL_weights(ntheta, nphi)
-    alm = np.ascontiguousarray(alm, dtype=np.complex128)[None]
-    out = np.zeros((1, n_alm(L_out)), dtype=np.complex128)
+    alms = [np.ascontiguousarray(a, dtype=np.complex128)[None] for a in alms]
+    outs = [np.zeros((1, n_alm(L_out)), dtype=np.complex128) for _, _, L_out in products]
     half = (ntheta + 1) // 2
-    pairs_per_band = max(1, _BAND_BYTES // (2 * nphi * 8))
+    pairs_per_band = max(1, _BAND_BYTES // (2 * nphi * 8 * max(1, len(alms))))
     for start in range(0, half, pairs_per_band):
         north = np.arange(start, min(start + pairs_per_band, half))
-        south = ntheta - 1 - north[::-1]
-        rings = np.unique(np.concatenate([north, south]))
+        rings = np.unique(np.concatenate([north, ntheta - 1 - north[::-1]]))
         geometry = dict(
             theta=theta[rings],
             nphi=np.full(len(rings), nphi, dtype=np.uint64),
             phi0=np.zeros(len(rings)),
             ringstart=np.arange(len(rings), dtype=np.uint64) * nphi,
         )
-        band = ducc0.sht.synthesis(alm=alm, lmax=L - 1, spin=0, nthreads=nthreads, **geometry)
-        np.abs(band, out=band)
-        band.reshape(len(rings), nphi)[...] *= weights[rings, None]
-        out += ducc0.sht.adjoint_synthesis(map=band, lmax=L_out - 1, spin=0, nthreads=nthreads, **geometry)
-    return out[0]
+        bands = [ducc0.sht.synthesis(alm=a, lmax=L - 1, spin=0, nthreads=nthreads, **geometry) for a in alms]
+        for out, (operation, operands, L_out) in zip(outs, products):
+            a, b = bands[operands[0]], bands[operands[-1]]
+            values = POINTWISE[operation](a, b)
+            values.reshape(len(rings), nphi)[...] *= weights[rings, None]
+            out += ducc0.sht.adjoint_synthesis(map=values, lmax=L_out - 1, spin=0, nthreads=nthreads, **geometry)
+    return [out[0] for out in outs]
 
 
 def ring_grid_synthesis(alm: np.ndarray, L: int, ntheta: int, nphi: int, *, nthreads: int = 1) -> np.ndarray:

@@ -22,6 +22,7 @@ from zarr.core.sync import sync
 from pipeline.errors import InputError, StoreDamage, describe
 from pipeline.io.inputs import InputSpec, input_identity
 from pipeline.scattering.config import ScatteringConfig
+from pipeline.scattering.plan import scattering_plan
 from pipeline.store.format import (
     DATA_ARRAYS,
     DIMENSION_NAMES,
@@ -31,6 +32,7 @@ from pipeline.store.format import (
     OPTIONAL_RECORDS,
     PENDING,
     PLANNER_RECORDS,
+    READABLE_SCHEMA_VERSIONS,
     RECORD_CHUNK_MAPS,
     RECORDS,
     RESULT_RECORDS,
@@ -61,9 +63,10 @@ class Cache:
         attrs = group.attrs.asdict()
         if attrs.get("format") != FORMAT:
             raise InputError(f"{group.store} is not a scattering cache (no format attribute {FORMAT!r})")
-        if attrs.get("schema_version") != SCHEMA_VERSION:
+        if attrs.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
             raise InputError(
-                f"cache schema version {attrs.get('schema_version')!r} is not supported: expected {SCHEMA_VERSION}"
+                f"cache schema version {attrs.get('schema_version')!r} is not supported: expected one of "
+                f"{list(READABLE_SCHEMA_VERSIONS)}"
             )
         missing, damaged = [], []
         for name in ("paths", *DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS if r not in OPTIONAL_RECORDS)):
@@ -103,11 +106,13 @@ class Cache:
 
     @classmethod
     def create(
-        cls, url: str, config: ScatteringConfig, paths: list[tuple[int, ...]], input_options: dict, overwrite: bool
+        cls, url: str, config: ScatteringConfig, input_options: dict, overwrite: bool
     ) -> "Cache":
-        """A new, empty cache (0 maps). With overwrite, an existing store at `url` is replaced."""
+        """A new, empty cache (0 maps) for the channels of `config`'s plan. With overwrite, an
+        existing store at `url` is replaced."""
         mode = "w" if overwrite else "w-"
-        layout = CacheLayout(L=config.L, L0=config.L0, paths=tuple(tuple(p) for p in paths))
+        plan = scattering_plan(config)
+        layout = CacheLayout(L=config.L, L0=config.L0, paths=plan.paths, kinds=plan.kinds)
         attributes = {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
@@ -125,6 +130,9 @@ class Cache:
         group = zarr.open_group(open_store(url, mode), mode=mode, zarr_format=3, attributes=attributes)
         group.create_array("paths", data=layout.path_table(), compressors=_RECORD_CODECS,
                            dimension_names=DIMENSION_NAMES["paths"])
+        kinds = group.create_array("path_kinds", shape=(layout.n_paths,), dtype=str, fill_value="",
+                                   compressors=_RECORD_CODECS, dimension_names=DIMENSION_NAMES["path_kinds"])
+        kinds[:] = np.array(layout.kinds, dtype=object)
         for name, shape in layout.row_shapes.items():
             group.create_array(
                 name, shape=(0, *shape), chunks=layout.chunks(name), dtype="float64", fill_value=math.nan,

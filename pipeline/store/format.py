@@ -6,7 +6,8 @@ A cache is a Zarr v3 group. Per map ``n`` (the sample axis, dimension ``map``) i
 scattering coefficients of every path as real harmonic coefficients of bandlimit L0
 (``coefficients[n, p, l*l + l + m]``, docs/harmonic-conventions.md section 2), the rotation
 invariants of each path signal (``means``, ``power_spectra``), the input's power spectrum, and one
-record per map under ``maps/``; ``paths`` is the path table (scale indices, -1 padded).
+record per map under ``maps/``; ``paths`` is the path table (scale indices, -1 padded) and
+``path_kinds`` the kind of each channel ("modulus", "signed_square", "cross"; schema version 2).
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 FORMAT = "sphere-scatter-cache"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Written by this version. 2 added the sign-aware channels and ``path_kinds``."""
+READABLE_SCHEMA_VERSIONS = (1, 2)
+"""Version 1 caches hold modulus channels only; they are read (and resumed) as such."""
+MODULUS = "modulus"
 COEFFICIENT_LAYOUT = "real-sh-degree-major"
 PENDING, DONE, FAILED = 0, 1, 2
 """Values of ``maps/status``; a map's data are valid exactly when its status is DONE."""
@@ -61,6 +66,7 @@ DIMENSION_NAMES = {
     "power_spectra": ("map", "path", "l"),
     "input_power_spectra": ("map", "l_input"),
     "paths": ("path", "depth"),
+    "path_kinds": ("path",),
     **{f"maps/{name}": ("map",) for name in RECORDS},
 }
 """Zarr v3 ``dimension_names`` of every array, so that xarray opens a cache with named dimensions."""
@@ -78,18 +84,28 @@ def maps_per_chunk(name: str, row_shape: tuple[int, ...]) -> int:
 class CacheLayout:
     """Shapes and chunks of a cache, derived once from its bandlimits and path table.
 
-    >>> layout = CacheLayout(L=64, L0=8, paths=((), (0,), (1,), (0, 1)))
+    >>> layout = CacheLayout(L=64, L0=8, paths=((), (0,), (1,), (1, 0), (1, 0)), kinds=("modulus",) * 4 + ("cross",))
     >>> layout.row_shapes["coefficients"], layout.row_shapes["power_spectra"]
-    ((4, 64), (4, 8))
+    ((5, 64), (5, 8))
     >>> layout.path_table().tolist()
-    [[-1, -1], [0, -1], [1, -1], [0, 1]]
-    >>> CacheLayout.from_attributes({**layout.attributes(), "config": {"L": 64}}) == layout
+    [[-1, -1], [0, -1], [1, -1], [1, 0], [1, 0]]
+    >>> layout.select(max_depth=1).tolist(), layout.select(kinds=("modulus",)).tolist()
+    ([0, 1, 2], [0, 1, 2, 3])
+    >>> CacheLayout.from_attributes({**layout.attributes(), "config": {"L": 64}, "schema_version": 2}) == layout
     True
     """
 
     L: int
     L0: int
     paths: tuple[tuple[int, ...], ...]
+    kinds: tuple[str, ...] = ()
+    """The kind of each channel; () means all "modulus" (schema version 1)."""
+
+    def __post_init__(self) -> None:
+        if not self.kinds:
+            object.__setattr__(self, "kinds", (MODULUS,) * len(self.paths))
+        if len(self.kinds) != len(self.paths):
+            raise ValueError(f"{len(self.kinds)} channel kinds for {len(self.paths)} paths")
 
     @property
     def n_paths(self) -> int:
@@ -121,19 +137,24 @@ class CacheLayout:
             table[i, : len(p)] = p
         return table
 
-    def paths_up_to(self, max_depth: int | None) -> np.ndarray:
-        """Indices of the paths of depth <= max_depth (all paths for None)."""
-        return np.array([i for i, p in enumerate(self.paths) if max_depth is None or len(p) <= max_depth], dtype=np.int64)
+    def select(self, max_depth: int | None = None, kinds: tuple[str, ...] | None = None) -> np.ndarray:
+        """Indices of the channels of depth (number of scales) <= max_depth and of one of `kinds`
+        (None: no restriction)."""
+        return np.array([i for i, (p, k) in enumerate(zip(self.paths, self.kinds))
+                         if (max_depth is None or len(p) <= max_depth) and (kinds is None or k in kinds)], dtype=np.int64)
 
     def attributes(self) -> dict:
         """The group attributes that describe this layout (plain JSON)."""
         return {"L0": self.L0, "n_paths": self.n_paths, "paths": [list(p) for p in self.paths],
-                "coefficient_layout": COEFFICIENT_LAYOUT}
+                "path_kinds": list(self.kinds), "coefficient_layout": COEFFICIENT_LAYOUT}
 
     @classmethod
     def from_attributes(cls, attrs: dict) -> "CacheLayout":
-        """The layout of a cache from its group attributes (L is the configuration's)."""
-        return cls(L=int(attrs["config"]["L"]), L0=int(attrs["L0"]), paths=tuple(tuple(int(j) for j in p) for p in attrs["paths"]))
+        """The layout of a cache from its group attributes (L is the configuration's); a version 1
+        cache has no path_kinds (all modulus)."""
+        kinds = attrs["path_kinds"] if attrs.get("schema_version", 1) >= 2 else ()
+        return cls(L=int(attrs["config"]["L"]), L0=int(attrs["L0"]), paths=tuple(tuple(int(j) for j in p) for p in attrs["paths"]),
+                   kinds=tuple(str(k) for k in kinds))
 
 
 def coefficients_digest(row: np.ndarray) -> str:

@@ -51,8 +51,8 @@ def test_input_paths_select_channels(cache, coefficients):
     with pytest.raises(InputError, match=r"input paths must be indices in \[0, 3\)"):
         open_split(cache, "all", input_paths=[3])
     index = read_cache_index(cache)
-    np.testing.assert_array_equal(index.paths_up_to(0), [0])  # synthetic paths: [], [0], [1]
-    np.testing.assert_array_equal(index.paths_up_to(None), [0, 1, 2])
+    np.testing.assert_array_equal(index.select(max_depth=0), [0])  # synthetic paths: [], [0], [1]
+    np.testing.assert_array_equal(index.select(), [0, 1, 2])
 
 
 def test_batched_and_in_memory_reads_agree(cache):
@@ -126,7 +126,7 @@ def bad_cache(tmp_path, coefficients, **options):
     "make, message",
     [
         (lambda tmp, c: str(tmp / "missing.zarr"), "no scattering cache at .*missing.zarr"),
-        (lambda tmp, c: bad_cache(tmp, c, schema_version=2), "schema_version 2; this reader needs 1"),
+        (lambda tmp, c: bad_cache(tmp, c, schema_version=3), r"schema_version 3; this reader needs one of \[1, 2\]"),
         (lambda tmp, c: bad_cache(tmp, c, status=np.zeros(N)), r"no done maps \(maps/status == 1\)"),
         (lambda tmp, c: bad_cache(tmp, c, labels=np.full(N, -1)), "has no labels"),
         (lambda tmp, c: bad_cache(tmp, c, splits=["train"] + [""] * (N - 1)), "set for some done maps and empty for others"),

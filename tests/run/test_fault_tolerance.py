@@ -22,7 +22,6 @@ from pipeline.errors import InputError
 from pipeline.io.inputs import InputSpec, expand_inputs
 from pipeline.run.options import InputOptions, RunOptions
 from pipeline.scattering.config import ScatteringConfig
-from pipeline.scattering.transform import scattering_plan
 from pipeline.store.cache import Cache
 from pipeline.store.format import DATA_ARRAYS, RECORDS
 from pipeline.store.inspection import verify
@@ -212,7 +211,7 @@ def test_a_cache_killed_while_being_created_is_created_again_by_the_same_command
     store with some of them, all empty. Before, the same command refused it (use --overwrite)."""
     store = tmp_path / "cache.zarr"
     config = ScatteringConfig(L=L, J0=J0)
-    Cache.create(str(store), config, [n.path for n in scattering_plan(config)], InputOptions().to_dict(), overwrite=False)
+    Cache.create(str(store), config, InputOptions().to_dict(), overwrite=False)
     for name in [*DATA_ARRAYS, *(f"maps/{r}" for r in RECORDS)][made:]:
         shutil.rmtree(store / name)
     again = run_cli("scatter-preprocess", *inputs, "-o", str(store), *CONFIG_ARGS, "--no-progress")

@@ -124,7 +124,7 @@ def test_a_cache_with_the_earlier_one_map_chunks_is_resumed_and_appended(inputs,
         m.setattr(format_module, "RECORD_CHUNK_MAPS", 1)
         m.setattr(format_module, "SMALL_CHUNK_BYTES", 1)
         m.setattr(cache_module, "_DATA_CODECS", [zarr.codecs.BloscCodec(cname="zstd", clevel=5), zarr.codecs.Crc32cCodec()])
-        Cache.create(str(store), config, list(ScatteringTransform(config).paths),
+        Cache.create(str(store), config,
                      InputOptions().to_dict(), overwrite=False)
     for names in (ORDER[:3], ORDER):
         assert run_cli("scatter-preprocess", *[str(folder / n) for n in names], "-o", str(store), *CONFIG_ARGS, "--no-progress").returncode == 0

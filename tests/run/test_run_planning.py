@@ -8,9 +8,8 @@ import pytest
 
 from pipeline.run.planning import batches, largest_batch
 from pipeline.scattering.config import ScatteringConfig
-from pipeline.scattering.transform import scattering_plan
 from pipeline.store.cache import Cache
-from pipeline.store.format import RECORD_CHUNK_MAPS, SMALL_CHUNK_BYTES, CacheLayout
+from pipeline.store.format import RECORD_CHUNK_MAPS, SMALL_CHUNK_BYTES
 
 
 @pytest.mark.parametrize(("L", "expected"), [(4096, 1), (1024, 1), (512, 8), (256, 64), (128, 64)])
@@ -35,9 +34,8 @@ def test_guided_batches_for_the_benchmark_case():
 @pytest.mark.parametrize("L", [32, 1024])
 def test_coefficients_are_one_map_per_chunk_and_small_arrays_share_chunks(tmp_path, L):
     config = ScatteringConfig(L=L, J0=3)
-    paths = [node.path for node in scattering_plan(config)]
-    cache = Cache.create(str(tmp_path / "c.zarr"), config, paths, {}, overwrite=False)
-    shapes = CacheLayout(config.L, config.L0, tuple(paths)).row_shapes
+    cache = Cache.create(str(tmp_path / "c.zarr"), config, {}, overwrite=False)
+    shapes = cache.layout.row_shapes
     assert cache.array("coefficients").chunks == (1, *shapes["coefficients"])
     for name in ("means", "power_spectra", "input_power_spectra"):
         n = cache.array(name).chunks[0]

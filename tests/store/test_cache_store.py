@@ -20,10 +20,9 @@ from zarr.storage import LocalStore
 from pipeline.errors import InputError
 from pipeline.io.inputs import InputSpec
 from pipeline.scattering.config import ScatteringConfig
-from pipeline.scattering.transform import scattering_plan
 from pipeline.store import cache as cache_module
 from pipeline.store.cache import Cache
-from pipeline.store.format import DONE, PENDING, CacheLayout, MapResult
+from pipeline.store.format import DONE, PENDING, MapResult
 from pipeline.store.zarr_io import InlineLocalStore
 
 
@@ -84,31 +83,29 @@ def test_a_batch_of_maps_apart_in_one_shared_chunk_keeps_every_map(tmp_path):
     """Cache.write of maps 1, 3, 5, 8 (four runs, one chunk of every small array): each map's
     data, records and status are stored."""
     config = ScatteringConfig(L=32, J0=2)
-    paths = [node.path for node in scattering_plan(config)]
-    cache = Cache.create(str(tmp_path / "cache.zarr"), config, paths, {}, overwrite=False)
+    cache = Cache.create(str(tmp_path / "cache.zarr"), config, {}, overwrite=False)
     cache.add_maps([InputSpec(source=f"map{i}") for i in range(10)])
     rng = np.random.default_rng(1)
     indices = [1, 3, 5, 8]
     results = [MapResult(index=i, sha256=f"hash{i}", seconds=float(i),
-                         **{name: rng.standard_normal(shape) for name, shape in CacheLayout(config.L, config.L0, tuple(paths)).row_shapes.items()})
+                         **{name: rng.standard_normal(shape) for name, shape in cache.layout.row_shapes.items()})
                for i in indices]
     cache.write(results)
     group = zarr.open_group(str(tmp_path / "cache.zarr"), mode="r")
     assert list(group["maps/status"][:]) == [DONE if i in indices else PENDING for i in range(10)]
     assert list(group["maps/sha256"][:]) == [f"hash{i}" if i in indices else "" for i in range(10)]
     for result in results:
-        for name in CacheLayout(config.L, config.L0, tuple(paths)).row_shapes:
+        for name in cache.layout.row_shapes:
             np.testing.assert_array_equal(group[name][result.index], getattr(result, name), err_msg=name)
 
 
 def _written_cache(tmp_path, n_maps: int) -> Cache:
     config = ScatteringConfig(L=32, J0=2)
-    paths = [node.path for node in scattering_plan(config)]
-    cache = Cache.create(str(tmp_path / "cache.zarr"), config, paths, {}, overwrite=False)
+    cache = Cache.create(str(tmp_path / "cache.zarr"), config, {}, overwrite=False)
     cache.add_maps([InputSpec(source=f"map{i}") for i in range(n_maps)])
     rng = np.random.default_rng(2)
     cache.write([MapResult(index=i, sha256=f"hash{i}", **{name: rng.standard_normal(shape) for name, shape in
-                                                          CacheLayout(config.L, config.L0, tuple(paths)).row_shapes.items()}) for i in range(n_maps)])
+                                                          cache.layout.row_shapes.items()}) for i in range(n_maps)])
     return cache
 
 

@@ -30,14 +30,14 @@ def old(tmp_path):
 
 def test_an_old_cache_opens_and_verifies(old):
     cache = Cache.open(str(old / "cache.zarr"))
-    assert cache.n_maps == 3 and cache.config == ScatteringConfig(L=16, J0=2)
+    assert cache.n_maps == 3 and cache.config == ScatteringConfig(L=16, J0=2, odd=())
     assert verify(cache) == []
     assert zarr.open_group(str(old / "cache.zarr"), mode="r")["coefficients"].metadata.dimension_names is None
 
 
 def test_todays_transform_gives_the_old_numbers(old):
     g = zarr.open_group(str(old / "cache.zarr"), mode="r")
-    st = ScatteringTransform(ScatteringConfig(L=16, J0=2))
+    st = ScatteringTransform(ScatteringConfig(L=16, J0=2, odd=()))
     for i, source in enumerate(g["maps/source"][:]):
         data = read_map(old / str(source))
         expected = g["coefficients"][i]
@@ -46,7 +46,10 @@ def test_todays_transform_gives_the_old_numbers(old):
 
 
 def test_an_old_cache_resumes_and_appends(old):
-    args = ["-o", "cache.zarr", "--L", "16", "--J0", "2", "--workers", "1", "--no-progress"]
+    args = ["-o", "cache.zarr", "--L", "16", "--J0", "2", "--odd", "none", "--workers", "1", "--no-progress"]
+    refused = run_cli("scatter-preprocess", "maps/manifest.csv", *args[:6], *args[8:], cwd=old)  # today's default: sign-aware
+    assert refused.returncode == 2 and refused.stderr.strip().endswith(
+        "use another output or --overwrite (this cache has no sign-aware channels: --odd none resumes it)")
     resumed = run_cli("scatter-preprocess", "maps/manifest.csv", *args, cwd=old)
     assert resumed.returncode == 0, resumed.stderr
     assert "0 computed, 3 already done" in resumed.stdout
