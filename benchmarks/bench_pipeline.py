@@ -46,7 +46,7 @@ from pipeline.scattering.config import ScatteringConfig  # noqa: E402
 from pipeline.sphere.grids import RingGrid  # noqa: E402
 from pipeline.sphere.harmonic import alm_to_map  # noqa: E402
 from pipeline.store.cache import Cache  # noqa: E402
-from pipeline.store.format import CacheLayout, MapResult  # noqa: E402
+from pipeline.store.format import MapResult  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_pipeline.json"
 WRITES = (1, 4, 16)
