@@ -1,13 +1,11 @@
-"""The Gaussian vs non-Gaussian CMB experiment, end to end (docs/cmb-experiment.md).
+"""The Gaussian vs non-Gaussian CMB benchmark, end to end (docs/cmb-experiment.md).
 
-Raw map files (generated from recorded seeds, ``pipeline.cmb.dataset``) -> ``scatter-preprocess``'s
-library call (Dask, Zarr cache) -> training (``downstream.train.training``) -> held-out test metrics,
-figures and a report. As in McEwen, Wallis & Mavor-Parker (ICLR 2022, arXiv:2102.02828), the
-scattering + equivariant CNN is compared with a conventional spherical CNN on the maps degraded
-to the low bandlimit L0 (the zeroth-order path of the cache: the map low-passed by the scaling
-function) and with a classifier on the maps' power spectra, which must sit at chance because both
-classes share one expected spectrum. Accuracy versus the non-Gaussian amplitude f is measured on
-smaller datasets of the same recipe.
+Raw map files from recorded seeds (``pipeline.cmb``) -> one scattering cache of every map of the
+sweep (``scatter-preprocess``'s library call) and their classical statistics -> at every
+amplitude f, every method of ``downstream.cmb.methods`` (learned ones with several seeds) on the
+same maps and splits -> accuracy versus f, the amplitude f95 at which each method reaches 95 %
+with a bootstrap interval (``downstream.cmb.detection``), figures and a report. Choices (penalties,
+early stopping) use the train and val maps only; the test maps are only predicted.
 """
 
 from __future__ import annotations
@@ -17,115 +15,117 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
+import zarr
+
+from downstream.cmb.detection import f95_with_interval
+from downstream.cmb.methods import CLASSICAL, LEARNED, features, run_classical, run_learned
 from downstream.cmb.report import write_figures, write_report
-from downstream.cmb.spectrum_baseline import SpectrumClassifier
-from downstream.data.index import read_cache_index, select_maps
-from downstream.train.config import TrainConfig
-from downstream.train.training import train
-from pipeline.cmb import CMBDatasetConfig, generate_dataset
-from pipeline.io.inputs import expand_inputs
-from pipeline.run import RunOptions, preprocess
+from downstream.cmb.sweep_data import map_statistics_table, scatter_sweep, sweep_manifest, sweep_maps
+from pipeline.cmb import CMBDatasetConfig
+from pipeline.cmb.spectra import cmb_spectra, load_cl
 from pipeline.scattering.config import ScatteringConfig
+
+T0_MUK = 2.7255e6
+"""CMB monopole temperature (Fixsen 2009) in muK, for the Sachs-Wolfe f_NL equivalent."""
 
 
 @dataclass(frozen=True)
 class CMBExperiment:
-    """Everything that defines one run of the experiment (recorded in metrics.json).
+    """Everything that defines one run (recorded in metrics.json).
 
-    f is the headline non-Gaussian amplitude; f_sweep further amplitudes of the accuracy-versus-f
-    curve, each on n_sweep_per_class maps per class (the curve also holds the headline run).
-    Splits are the generator's (70/15/15 per class, by seed); the test split is only evaluated,
-    never used for choices.
+    n_per_class maps of the Gaussian class (shared by every f) and n_per_class non-Gaussian maps at
+    each amplitude of f_values; per class 70 % train, 15 % val, 15 % test (by seed). Learned
+    methods are trained with seeds 0..n_seeds-1; f95 intervals from `bootstrap` resamples.
     """
 
     L: int = 1024
-    n_per_class: int = 800
-    f: float = 0.02
-    f_sweep: tuple[float, ...] = (0.005, 0.01, 0.04)
-    n_sweep_per_class: int = 100
+    n_per_class: int = 700
+    f_values: tuple[float, ...] = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032)
+    n_seeds: int = 5
     J0: int = 5
     grid: str = "gl"
     seed: int = 2022
     workers: int | None = None
-    epochs: int = 40
+    epochs: int = 30
+    bootstrap: int = 400
     data_dir: str = "data/cmb"
     out_dir: str = "results/cmb"
 
     @classmethod
     def quick(cls, **overrides) -> "CMBExperiment":
-        """Same code path at L = 256 with fewer maps: minutes instead of most of an hour."""
-        return replace(cls(L=256, n_per_class=150, f=0.05, f_sweep=(0.02, 0.1), n_sweep_per_class=60, J0=4,
-                           epochs=30, out_dir="results/cmb-quick"), **overrides)
+        """Same code path at L = 256 with fewer maps, amplitudes and seeds: minutes."""
+        return replace(cls(L=256, n_per_class=200, f_values=(0.005, 0.01, 0.02, 0.04, 0.08), n_seeds=2, J0=4,
+                           epochs=20, out_dir="results/cmb-quick"), **overrides)
 
     def scattering(self) -> ScatteringConfig:
         return ScatteringConfig(L=self.L, J0=self.J0)
 
-    def dataset(self, f: float, n_per_class: int) -> CMBDatasetConfig:
-        return CMBDatasetConfig(L=self.L, n_per_class=n_per_class, f=f, seed=self.seed, grid=self.grid)
+    def dataset(self, f: float) -> CMBDatasetConfig:
+        return CMBDatasetConfig(L=self.L, n_per_class=self.n_per_class, f=f, seed=self.seed, grid=self.grid)
+
+    def f_nl(self, f: float) -> float:
+        """Sachs-Wolfe equivalent: Delta T / T0 = -Phi / 3 gives f = -3 f_NL sigma_T / T0."""
+        return -f * T0_MUK / (3 * np.sqrt(cmb_spectra(self.L).sigma2))
 
 
-def build_cache(exp: CMBExperiment, f: float, n_per_class: int, progress: bool) -> str:
-    """Generate (or reuse) the maps for amplitude f, then scatter them into a cache (resumable)."""
-    data = generate_dataset(exp.dataset(f, n_per_class), Path(exp.data_dir), num_workers=exp.workers, progress=progress)
-    cache = str(Path(exp.data_dir) / f"{Path(data.manifest).stem}_J0{exp.J0}.zarr")
-    summary = preprocess(expand_inputs([data.manifest]), cache, exp.scattering(),
-                         run=RunOptions(workers=exp.workers, progress=progress))
-    if not summary.ok:
-        raise RuntimeError(f"{len(summary.failures)} maps failed to scatter: {summary.failures[0]}")
-    return cache
+def _accuracy_rows(f: float, method: str, runs: list[dict]) -> dict:
+    accuracies = [float(np.mean(r["predicted"] == r["labels"])) for r in runs]
+    return {"f": f, "method": method, "accuracy": float(np.mean(accuracies)),
+            "accuracy_std": float(np.std(accuracies, ddof=1)) if len(runs) > 1 else 0.0,
+            "accuracy_seeds": accuracies, "n_test": int(len(runs[0]["maps"])), "n_train": int(runs[0]["n_train"]),
+            "n_seeds": len(runs), **({"val_accuracy": float(np.mean([r["val_accuracy"] for r in runs]))} if "val_accuracy" in runs[0] else {})}
 
 
-def spectrum_baseline(cache: str) -> dict:
-    """Logistic regression on the binned log power spectra of the input maps (all l < L)."""
-    import zarr
-
-    index = read_cache_index(cache)
-    spectra = zarr.open_group(cache, mode="r", use_consolidated=False)["input_power_spectra"]
-    data = {s: select_maps(index, s) for s in ("train", "val", "test")}
-    fit = SpectrumClassifier().fit(spectra.get_orthogonal_selection((data["train"], slice(None))), index.labels[data["train"]])
-    return {split: {"accuracy": fit.score(spectra.get_orthogonal_selection((maps, slice(None))), index.labels[maps]),
-                    "n": int(len(maps))} for split, maps in data.items() if split != "train"}
-
-
-def _train(cache: str, config: TrainConfig, out: Path, progress: bool) -> dict:
-    result = train(cache, config, out, progress=progress)
-    return {"val": result.metrics["val"], "test": result.metrics["test"], "epochs_run": result.metrics["epochs_run"],
-            "n_parameters": result.metrics["n_parameters"], "history": result.metrics["history"]}
+def _f95(exp: CMBExperiment, results: dict[str, dict[float, list[dict]]], rng: np.random.Generator) -> dict:
+    out = {}
+    for method, by_f in results.items():
+        n = np.array([len(by_f[f][0]["maps"]) for f in exp.f_values])
+        correct = np.zeros((len(by_f[exp.f_values[0]]), len(exp.f_values), n.max()))
+        for i, f in enumerate(exp.f_values):
+            for s, run in enumerate(by_f[f]):
+                correct[s, i, : n[i]] = run["predicted"] == run["labels"]
+        out[method] = f95_with_interval(np.array(exp.f_values), correct, n, rng, exp.bootstrap)
+    return out
 
 
 def run(exp: CMBExperiment, progress: bool = True) -> dict:
-    """Run the whole experiment; writes metrics.json, report.md and figures to exp.out_dir."""
+    """Run the whole benchmark; writes metrics.json, report.md and figures to exp.out_dir."""
     start = time.perf_counter()
     out = Path(exp.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cache = build_cache(exp, exp.f, exp.n_per_class, progress)
+    manifest = sweep_manifest([exp.dataset(f) for f in exp.f_values], Path(exp.data_dir), progress, exp.workers)
+    cache = scatter_sweep(manifest, exp.scattering(), exp.workers, progress)
+    statistics = map_statistics_table(cache, exp.scattering(), exp.workers, progress)
     prepared = time.perf_counter()
-    cnn = TrainConfig(model="cnn", epochs=exp.epochs, augment=True, in_memory=True, seed=exp.seed, threads=1)
-    models = {
-        "scattering_cnn": _train(cache, cnn, out / "scattering_cnn", progress),
-        "scattering_invariant_mlp": _train(cache, replace(cnn, model="invariant_mlp", augment=False), out / "invariant_mlp", progress),
-        "lowres_map_cnn": _train(cache, replace(cnn, max_depth=0), out / "lowres_map_cnn", progress),
-        "power_spectrum": spectrum_baseline(cache),
-    }
-    sweep = [{"f": exp.f, "n_per_class": exp.n_per_class,
-              "scattering_cnn_test_accuracy": models["scattering_cnn"]["test"]["accuracy"],
-              "power_spectrum_test_accuracy": models["power_spectrum"]["test"]["accuracy"]}]
-    for f in (f for f in exp.f_sweep if f != exp.f):
-        sweep_cache = build_cache(exp, f, exp.n_sweep_per_class, progress)
-        trained = _train(sweep_cache, cnn, out / "sweep" / f"f{f:g}", progress)
-        sweep.append({"f": f, "n_per_class": exp.n_sweep_per_class, "scattering_cnn_test_accuracy": trained["test"]["accuracy"],
-                      "power_spectrum_test_accuracy": spectrum_baseline(sweep_cache)["test"]["accuracy"]})
-    sweep.sort(key=lambda row: row["f"])
+    maps = sweep_maps(cache)
+    spectra = zarr.open_group(cache, mode="r", use_consolidated=False)["input_power_spectra"][:]
+    results: dict[str, dict[float, list[dict]]] = {m: {} for m in (*LEARNED, *CLASSICAL)}
+    jobs = [(m, s, f, maps.pair(f)) for f in exp.f_values for m in LEARNED for s in range(exp.n_seeds)]
+    for (method, seed, f), run_ in sorted(run_learned(cache, jobs, exp.epochs, exp.workers, progress).items()):
+        results[method].setdefault(f, []).append(run_ | {"labels": maps.labels[run_["maps"]], "seed": seed})
+    for method in CLASSICAL:
+        X = features(method, statistics, spectra)
+        for f in exp.f_values:
+            run_ = run_classical(method, X, maps, maps.pair(f), exp.seed)
+            results[method][f] = [run_ | {"labels": maps.labels[run_["maps"]]}]
+    trained = time.perf_counter()
+    rows = [_accuracy_rows(f, m, results[m][f]) for m in results for f in exp.f_values]
     metrics = {
         "experiment": asdict(exp),
         "scattering": exp.scattering().to_dict(),
         "cache": cache,
-        "models": models,
-        "accuracy_vs_f": sweep,
+        "maps": {"gaussian": int((maps.labels == 0).sum()), "non_gaussian_per_f": exp.n_per_class,
+                 "split_per_class": {s: int(((maps.labels == 0) & (maps.splits == s)).sum()) for s in ("train", "val", "test")}},
+        "f_nl_per_f": {repr(f): exp.f_nl(f) for f in exp.f_values},
+        "accuracy_vs_f": rows,
+        "f95": _f95(exp, results, np.random.default_rng(exp.seed)),
+        "penalties": {m: {repr(f): results[m][f][0]["penalty"] for f in exp.f_values} for m in CLASSICAL},
+        "training_seconds": {m: float(np.mean([r["seconds"] for f in exp.f_values for r in results[m][f]])) for m in LEARNED},
     }
     write_figures(exp, cache, metrics, out)
-    metrics["seconds"] = {"maps_and_scattering": prepared - start, "total": time.perf_counter() - start}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    write_report(exp, metrics, out)
+    metrics["seconds"] = {"maps_scattering_statistics": prepared - start, "training_and_classical": trained - prepared,
+                          "total": time.perf_counter() - start}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
+    write_report(exp, metrics, out, load_cl()[: exp.L])
     return metrics
-

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,6 +46,8 @@ class TrainResult:
     model: nn.Module
     metrics: dict
     out_dir: Path | None
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]]
+    """Per split evaluated: (map indices, predicted labels)."""
 
 
 @contextmanager
@@ -134,10 +137,12 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, conf
     return history
 
 
-def _datasets(index: CacheIndex, config: TrainConfig) -> dict[str, CacheDataset]:
+def _datasets(index: CacheIndex, config: TrainConfig, subset: np.ndarray | None) -> dict[str, CacheDataset]:
     datasets = {}
     for split in SPLITS:
         maps = select_maps(index, split, config.fractions, config.split_seed)
+        if subset is not None:
+            maps = np.intersect1d(maps, subset)
         augment = RandomRotation(index.L0) if config.augment and split == "train" else None
         datasets[split] = CacheDataset(index, maps, dtype=DTYPES[config.dtype], transform=augment,
                                        in_memory=config.in_memory, input_paths=config.input_channels(index))
@@ -162,15 +167,16 @@ def _write_report(out_dir: str | Path, metrics: dict, result: dict, split: str, 
 
 
 def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
-          *, progress: bool = True) -> TrainResult:
+          *, progress: bool = True, maps: np.ndarray | None = None) -> TrainResult:
     """Train `config.model` on the train split of a cache, early-stopped on its val split; report
-    val and test metrics. With `out_dir`: writes checkpoint.pt, metrics.json,
-    learning_curves.png and confusion.png there."""
+    val and test metrics. `maps` restricts every split to those map indices (e.g. one class pair
+    of a sweep). With `out_dir`: writes checkpoint.pt, metrics.json, learning_curves.png and
+    confusion.png there."""
     index = read_cache_index(cache_path)
     device = resolve_device(config.device)
     start = time.perf_counter()
     with reproducible(config.seed, device, config.threads):
-        datasets = _datasets(index, config)
+        datasets = _datasets(index, config, None if maps is None else np.asarray(maps))
         model_config = config.model_config(datasets["train"].n_paths, index.L0, index.n_classes)
         model = build_model(model_config)
         statistics = CacheDataset(index, datasets["train"].maps, dtype=torch.float64, input_paths=datasets["train"].input_paths)
@@ -181,8 +187,8 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
                                       seed=config.seed, num_workers=config.num_workers)
                    for split, ds in datasets.items() if len(ds)}
         history = fit(model, loaders["train"], loaders["val"], config, device, progress)
-        results = {split: classification_metrics(*predict(model, loaders[split], device), index.n_classes)
-                   for split in ("val", "test") if split in loaders}
+        outputs = {split: predict(model, loaders[split], device) for split in ("val", "test") if split in loaders}
+        results = {split: classification_metrics(*output, index.n_classes) for split, output in outputs.items()}
     best = min(history, key=lambda row: row["val_loss"])
     metrics = {"cache": _cache_summary(index), "config": config.to_dict(), "model": model_config.to_dict(),
                "n_parameters": n_parameters(model), "device": str(device),
@@ -193,7 +199,8 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
         out_dir = _write_report(out_dir, metrics, results[report], report)
         save_checkpoint(out_dir / "checkpoint.pt", model, train_config=config.to_dict(), cache=metrics["cache"])
         plot_learning_curves(history, out_dir / "learning_curves.png")
-    return TrainResult(model, metrics, out_dir)
+    predictions = {split: (datasets[split].maps, logits.argmax(dim=1).numpy()) for split, (logits, _) in outputs.items()}
+    return TrainResult(model, metrics, out_dir, predictions)
 
 
 def evaluate(checkpoint: str | Path, cache_path: str, split: str = "test", *, out_dir: str | Path | None = None,

@@ -1,30 +1,39 @@
-"""The CMB experiment's whole code path (what `make reproduce-cmb` runs) on a tiny configuration:
-maps on disk -> scatter-preprocess -> cache -> models -> report; and a rerun gives the same metrics."""
+"""The CMB benchmark's whole code path (what `make reproduce-cmb` runs) on a tiny configuration:
+maps on disk -> one cache of the sweep and the map statistics -> every method at every f ->
+f95, report; and a rerun gives the same metrics."""
 
 from __future__ import annotations
 
 import json
 
 from downstream.cmb.experiment import CMBExperiment, run
+from downstream.cmb.methods import CLASSICAL, LEARNED
+
+REQUIRED = ("scattering_cnn", "scattering_mlp", "scattering_cnn_modulus", "scattering_mlp_modulus", "lowres_cnn",
+            "power_spectrum", "skewness", "kurtosis", "band_moments", "minkowski", "optimal_cubic")
 
 
 def _stable(metrics: dict) -> dict:
-    out = {k: v for k, v in metrics.items() if k != "seconds"}
-    out["models"] = {name: {k: v for k, v in m.items() if k != "history"} for name, m in metrics["models"].items()}
+    out = {k: v for k, v in metrics.items() if k not in ("seconds", "training_seconds")}
     return json.loads(json.dumps(out, default=float))
 
 
-def test_tiny_experiment_end_to_end_and_deterministic(tmp_path):
-    exp = CMBExperiment(L=32, n_per_class=24, f=0.5, f_sweep=(1.0,), n_sweep_per_class=12, J0=2, epochs=3, workers=2,
+def test_tiny_benchmark_end_to_end_and_deterministic(tmp_path):
+    exp = CMBExperiment(L=32, n_per_class=24, f_values=(0.5, 1.0), n_seeds=2, J0=2, epochs=1, bootstrap=20, workers=2,
                         data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "results"))
     first = run(exp, progress=False)
     out = tmp_path / "results"
-    for name in ("report.md", "metrics.json", "example_maps.png", "power_spectra.png", "scattering_maps.png",
-                 "learning_curves.png", "confusion.png", "accuracy_vs_f.png"):
+    for name in ("report.md", "metrics.json", "example_maps.png", "scattering_maps.png", "accuracy_vs_f.png"):
         assert (out / name).stat().st_size > 0, name
-    report = (out / "report.md").read_text()
-    assert "f = 0.5" in report and "| Power spectrum (all l < L) + logistic regression |" in report
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["models"]["scattering_cnn"]["test"]["n"] == first["models"]["power_spectrum"]["test"]["n"] > 0
-    second = run(exp, progress=False)  # reuses the maps and the cache, retrains from the same seeds
+    assert set(REQUIRED) <= set(saved["f95"]) == set(LEARNED) | set(CLASSICAL)
+    assert all(set(v) == {"f95", "low", "high"} for v in saved["f95"].values())
+    rows = saved["accuracy_vs_f"]
+    assert {(r["method"], r["f"]) for r in rows} == {(m, f) for m in saved["f95"] for f in exp.f_values}
+    assert all(r["n_test"] == 6 for r in rows)  # 3 test maps per class (15 % of 24), the same at every f
+    assert all(r["n_seeds"] == (2 if r["method"] in LEARNED else 1) for r in rows)
+    assert saved["maps"] == {"gaussian": 24, "non_gaussian_per_f": 24, "split_per_class": {"train": 17, "val": 4, "test": 3}}
+    report = (out / "report.md").read_text()
+    assert "f95" in report and "Planck 2018 measured f_NL^local = -0.9 +- 5.1" in report and "`optimal_cubic`" in report
+    second = run(exp, progress=False)  # reuses maps, cache and statistics; retrains from the same seeds
     assert _stable(second) == _stable(first)

@@ -1,0 +1,76 @@
+"""Every classifier of the CMB benchmark, run on one amplitude's maps (docs/cmb-experiment.md
+sections 5-7): the learned ones on the scattering cache (several training seeds each), the
+classical ones on per-map statistics. Each returns, per seed, the test maps and whether each was
+classified correctly, so that curves and bootstrap intervals come from the same numbers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+
+import numpy as np
+
+from downstream.cmb.classical import fit_predict, log_binned_spectrum
+from downstream.cmb.sweep_data import SweepMaps
+from downstream.train.config import TrainConfig
+
+LEARNED = {
+    "scattering_cnn": {"model": "cnn", "augment": True},
+    "scattering_mlp": {"model": "invariant_mlp"},
+    "scattering_cnn_modulus": {"model": "cnn", "augment": True, "kinds": ("modulus",)},
+    "scattering_mlp_modulus": {"model": "invariant_mlp", "kinds": ("modulus",)},
+    "lowres_cnn": {"model": "cnn", "augment": True, "max_depth": 0, "kinds": ("modulus",)},
+    "scattering_mlp_signed_square": {"model": "invariant_mlp", "kinds": ("modulus", "signed_square")},
+    "scattering_mlp_cross": {"model": "invariant_mlp", "kinds": ("modulus", "cross")},
+}
+"""Learned methods: options of the TrainConfig each is trained with (the default sign-aware
+scattering is every kind of the cache; the last two are the ablation of the odd kinds)."""
+CLASSICAL = ("power_spectrum", "skewness", "kurtosis", "band_moments", "minkowski", "optimal_cubic")
+
+
+def train_config(method: str, seed: int, epochs: int) -> TrainConfig:
+    return replace(TrainConfig(epochs=epochs, in_memory=True, threads=1, seed=seed), **LEARNED[method])
+
+
+def _learned_job(cache: str, method: str, seed: int, epochs: int, maps: np.ndarray) -> dict:
+    from downstream.train.training import train
+
+    result = train(cache, train_config(method, seed, epochs), progress=False, maps=maps)
+    test_maps, predicted = result.predictions["test"]
+    labels = result.metrics["test"]
+    return {"maps": test_maps, "predicted": predicted, "val_accuracy": result.metrics["val"]["accuracy"],
+            "epochs_run": result.metrics["epochs_run"], "seconds": result.metrics["seconds"], "n_test": labels["n"],
+            "n_train": result.metrics["splits"]["train"], "n_val": result.metrics["splits"]["val"]}
+
+
+def run_learned(cache: str, jobs: list[tuple[str, int, float, np.ndarray]], epochs: int, workers: int | None,
+                progress: bool) -> dict[tuple[str, int, float], dict]:
+    """Train every (method, seed, f, maps) job, `workers` at a time in separate processes (one
+    torch thread each); returns the test predictions of each, keyed by (method, seed, f)."""
+    from tqdm.auto import tqdm
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context) as pool:
+        futures = {(m, s, f): pool.submit(_learned_job, cache, m, s, epochs, maps) for m, s, f, maps in jobs}
+        out = {}
+        for key, future in tqdm(futures.items(), desc="training", disable=not progress):
+            out[key] = future.result()
+    return out
+
+
+def features(method: str, statistics: dict[str, np.ndarray], input_spectra: np.ndarray) -> np.ndarray:
+    """The feature matrix (n_maps, dim) of a classical method."""
+    if method == "power_spectrum":
+        return log_binned_spectrum(input_spectra)
+    return statistics[method]
+
+
+def run_classical(method: str, X: np.ndarray, maps: SweepMaps, subset: np.ndarray, seed: int) -> dict:
+    """Fit on the train and val maps of `subset` (the penalty by cross-validation on them), predict its test maps."""
+    fit = subset[np.isin(maps.splits[subset], ("train", "val"))]
+    test = subset[maps.splits[subset] == "test"]
+    predicted, penalty = fit_predict(X[fit], maps.labels[fit], X[test], seed)
+    return {"maps": test, "predicted": predicted, "penalty": penalty, "n_train": len(fit), "n_test": len(test)}

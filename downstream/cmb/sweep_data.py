@@ -1,0 +1,130 @@
+"""The maps of the accuracy-versus-f sweep, in one cache, with their classical statistics
+(docs/cmb-experiment.md sections 4 and 7).
+
+One Gaussian class serves every f (its maps do not depend on f, ``pipeline.cmb.plan``); the
+non-Gaussian maps are made per f. All of them are listed in one manifest (columns path, label,
+split, seed, f) and scattered into one cache, so a Gaussian map is simulated and scattered once.
+The statistics of ``downstream.cmb.statistics`` are computed once per map (from the map file,
+at its full bandlimit) and kept beside the cache, resumably.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import zarr
+from tqdm.auto import tqdm
+
+from downstream.cmb.statistics import STATISTICS, map_statistics
+from downstream.data.index import read_cache_index
+from pipeline.cmb import CMBDatasetConfig, generate_dataset
+from pipeline.cmb.plan import MANIFEST_COLUMNS
+from pipeline.cmb.spectra import load_cl
+from pipeline.io.inputs import expand_inputs
+from pipeline.io.readers import read_map
+from pipeline.run import RunOptions, preprocess
+from pipeline.scattering.config import ScatteringConfig
+from pipeline.sphere.harmonic import map_to_alm
+
+STATISTICS_VERSION = 1
+"""Bumped when a statistic's definition changes, so that stored values are recomputed."""
+
+
+def sweep_manifest(datasets: list[CMBDatasetConfig], directory: Path, progress: bool, workers: int | None) -> Path:
+    """Generate (or reuse) the maps of every dataset, then write one manifest of their union."""
+    rows: dict[str, list[str]] = {}
+    for config in datasets:
+        manifest = generate_dataset(config, directory, num_workers=workers, progress=progress).manifest
+        with open(manifest, newline="") as handle:
+            for row in csv.DictReader(handle):
+                rows.setdefault(row["path"], [row[c] for c in MANIFEST_COLUMNS])
+    first = datasets[0]
+    fs = "-".join(f"{c.f!r}" for c in datasets)
+    path = directory / f"manifest_cmb_L{first.L}_{first.grid}_sweep_f{fs}_n{first.n_per_class}_seed{first.seed}.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        writer.writerows(sorted(rows.values(), key=lambda r: (int(r[1]), float(r[4]), r[0])))
+    return path
+
+
+def scatter_sweep(manifest: Path, config: ScatteringConfig, workers: int | None, progress: bool) -> str:
+    """Scatter every map of the manifest into one cache beside it (resumable)."""
+    cache = str(manifest.with_name(f"{manifest.stem}_J0{config.J0}.zarr"))
+    summary = preprocess(expand_inputs([str(manifest)]), cache, config, run=RunOptions(workers=workers, progress=progress))
+    if not summary.ok:
+        raise RuntimeError(f"{len(summary.failures)} maps failed to scatter: {summary.failures[0]}")
+    return cache
+
+
+@dataclass(frozen=True)
+class SweepMaps:
+    """What each done map of the cache is: label, split, amplitude f (0 for Gaussian), source."""
+
+    labels: np.ndarray
+    splits: np.ndarray
+    f: np.ndarray
+    sources: np.ndarray
+
+    def pair(self, f: float) -> np.ndarray:
+        """Indices of the Gaussian maps and the non-Gaussian maps of amplitude f."""
+        return np.flatnonzero((self.labels == 0) | ((self.labels == 1) & np.isclose(self.f, f, rtol=1e-12, atol=0)))
+
+
+def sweep_maps(cache: str) -> SweepMaps:
+    index = read_cache_index(cache)
+    group = zarr.open_group(cache, mode="r", use_consolidated=False)
+    metadata = [json.loads(m) for m in group["maps/metadata"][:]]
+    f = np.array([float(m.get("f", "nan")) for m in metadata])
+    labels = np.where(index.done, index.labels, -1)
+    return SweepMaps(labels, index.splits, f, np.array([str(s) for s in group["maps/source"][:]]))
+
+
+def _statistics_of(source: str, config: ScatteringConfig) -> dict[str, np.ndarray]:
+    data = read_map(source)
+    alm = map_to_alm(data.values, data.grid, config.L).alm
+    return map_statistics(alm, config, load_cl())
+
+
+def _chunk(sources: list[str], config: ScatteringConfig) -> list[dict[str, np.ndarray]]:
+    return [_statistics_of(s, config) for s in sources]
+
+
+def map_statistics_table(cache: str, config: ScatteringConfig, workers: int | None, progress: bool) -> dict[str, np.ndarray]:
+    """{statistic: (n_maps, dim)} for every map of the cache (NaN for maps not done), computed in
+    `workers` processes and stored in ``<cache>.statistics.npz``; a rerun computes only what is missing."""
+    maps = sweep_maps(cache)
+    store = Path(f"{cache}.statistics.npz")
+    known: dict[str, dict[str, np.ndarray]] = {}
+    if store.is_file():
+        with np.load(store) as saved:
+            if int(saved["version"]) == STATISTICS_VERSION and json.loads(str(saved["config"])) == config.to_dict():
+                for i, source in enumerate(saved["sources"]):
+                    known[str(source)] = {name: saved[name][i] for name in STATISTICS}
+    todo = [str(s) for s, label in zip(maps.sources, maps.labels) if label >= 0 and str(s) not in known]
+    chunks = [todo[i : i + 16] for i in range(0, len(todo), 16)]
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = pool.map(_chunk, chunks, [config] * len(chunks))
+        for chunk, values in tqdm(zip(chunks, results), total=len(chunks), desc="map statistics", disable=not progress):
+            known.update(zip(chunk, values))
+    sources = sorted(known)
+    tmp = store.with_name(store.name + ".tmp.npz")
+    np.savez(tmp, version=STATISTICS_VERSION, config=json.dumps(config.to_dict()), sources=np.array(sources),
+             **{name: np.stack([known[s][name] for s in sources]) for name in STATISTICS})
+    os.replace(tmp, store)
+    table = {}
+    for name in STATISTICS:
+        dim = len(next(iter(known.values()))[name]) if known else 1
+        rows = np.full((len(maps.sources), dim), np.nan)
+        for i, source in enumerate(maps.sources):
+            if str(source) in known:
+                rows[i] = known[str(source)][name]
+        table[name] = rows
+    return table
