@@ -14,9 +14,15 @@ from scipy.special import erfc
 from scipy.stats import norm
 
 from downstream.cmb.detection import f95_with_interval, fit_f95
-from downstream.cmb.statistics import THRESHOLDS, field_derivatives, minkowski_functionals, optimal_cubic, weighted_moments
-from pipeline.cmb.spectra import cmb_spectra
+from downstream.cmb.statistics import (
+    THRESHOLDS,
+    field_derivatives,
+    minkowski_functionals,
+    optimal_cubic,
+    weighted_moments,
+)
 from pipeline.cmb.simulation import GAUSSIAN, NONGAUSSIAN, simulate_alm
+from pipeline.cmb.spectra import cmb_spectra
 from pipeline.sphere.grids import HealpixGrid
 from pipeline.sphere.harmonic import alm_to_map
 from pipeline.testing import random_alm
