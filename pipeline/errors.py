@@ -21,6 +21,15 @@ class StoreDamage(InputError):
     an error that every other command stops on (exit 2)."""
 
 
+class ClusterLost(RuntimeError):
+    """The Dask scheduler (or the connection to it) went away during a run: the maps it had not
+    returned stay pending, and the same command resumes them (exit EXIT_CLUSTER_LOST)."""
+
+
+EXIT_CLUSTER_LOST = 75
+"""sysexits EX_TEMPFAIL: a temporary failure, rerun."""
+
+
 def describe(err: BaseException) -> str:
     """One line for any exception: its type and the first line of its message."""
     message = str(err).splitlines()[0] if str(err) else ""
@@ -37,8 +46,8 @@ def _terminate(signum, frame):
 
 
 def user_errors(command):
-    """Turn a user's mistake into one line on stderr and exit code 2; Ctrl-C and SIGTERM into one
-    line each (exit 130 and 143) after everything already computed is stored."""
+    """Turn a user's mistake into one line on stderr and exit code 2; a lost cluster, Ctrl-C and
+    SIGTERM into one line each (exit 75, 130 and 143) after everything already computed is stored."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -48,6 +57,9 @@ def user_errors(command):
         except Terminated:
             click.echo("terminated (SIGTERM): rerun the same command to resume", err=True)
             sys.exit(143)
+        except ClusterLost as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_CLUSTER_LOST)
         except InputError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_USAGE)

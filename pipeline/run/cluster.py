@@ -74,9 +74,15 @@ def dask_client(scheduler: str | None, workers: int | None):
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, ValueError) as err:  # nothing listening (after the timeout), or not an address
             raise InputError(f"cannot reach the Dask scheduler at {scheduler!r} ({describe(err)}); nothing was computed") from None
-        with client:
-            note_slow_malloc(client)
-            yield client
+        quiet = logging.getLogger("distributed.client")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)  # a lost scheduler is reported by the run (ClusterLost), not by reconnect tracebacks
+        try:
+            with client:
+                note_slow_malloc(client)
+                yield client
+        finally:
+            quiet.setLevel(level)
         return
     with local_cluster(workers or os.cpu_count() or 1) as cluster, Client(cluster) as client:
         client.register_plugin(QuietWorkerLogs())

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import signal
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 
-from pipeline.errors import InputError, describe
+from pipeline.errors import ClusterLost, InputError, describe
 from pipeline.io.inputs import InputSpec
 from pipeline.run.cluster import dask_client
 from pipeline.run.options import InputOptions, RunOptions
@@ -51,10 +52,16 @@ class RunSummary:
 
 def task_results(future, items: list[tuple[int, str]]) -> list[MapResult]:
     """The results of a finished task; a task that failed as a whole (its worker died repeatedly,
-    e.g. killed for memory, or an error outside any one map) fails each of its maps, one line each."""
+    e.g. killed for memory, or an error outside any one map) fails each of its maps, one line each.
+    A cancelled task (the cluster was lost) gives no result: its maps stay pending."""
     if future.status == "finished":
-        return future.result()
-    reason = describe(future.exception()) if future.status == "error" else future.status  # or "cancelled", "lost"
+        try:
+            return future.result()
+        except CancelledError:  # the cluster went away before the result was fetched
+            return []
+    if future.status == "cancelled":
+        return []
+    reason = describe(future.exception()) if future.status == "error" else future.status  # e.g. "lost"
     return [MapResult(index=index, error=f"{source}: the task computing it failed ({reason})") for index, source in items]
 
 
@@ -144,7 +151,7 @@ def _run(cache: Cache, url: str, indices: list[int], only_indices: list[int] | N
         pending = [i for i in indices if status[i] != DONE]
     sources = cache.sources()
     failures: list[str] = []
-    written = computed = 0
+    written = computed = lost = 0
     kill_after, _, kill_stage = os.environ.get(KILL_AFTER_ENV, "0").partition(":")
     kill_after = int(kill_after)
     config = cache.config
@@ -162,7 +169,11 @@ def _run(cache: Cache, url: str, indices: list[int], only_indices: list[int] | N
                 items_of[key] = items
             with tqdm(total=len(pending), unit="map", disable=not run.progress, desc="scattering") as bar:
                 for finished in as_completed(futures).batches():
-                    results = [r for future in finished for r in task_results(future, items_of[future.key])]
+                    results = []
+                    for future in finished:
+                        returned = task_results(future, items_of[future.key])
+                        lost += 0 if returned else len(items_of[future.key])
+                        results += returned
                     torn = kill_after and kill_stage == "data" and written < kill_after <= written + len(results)
                     cache.write(results, before_status=(lambda: os.kill(os.getpid(), signal.SIGKILL)) if torn else None)
                     written += len(results)
@@ -176,5 +187,8 @@ def _run(cache: Cache, url: str, indices: list[int], only_indices: list[int] | N
                     if kill_after and not kill_stage and written >= kill_after:
                         os.kill(os.getpid(), signal.SIGKILL)
     cache.finish()
+    if lost and not (failures and run.fail_fast):
+        raise ClusterLost(f"the Dask cluster was lost (its scheduler, or the connection to it, went away): {lost} map(s) "
+                          f"stay pending, {computed} computed and stored; rerun the same command to compute the rest")
     skipped = 0 if only_indices is not None else len(indices) - len(pending)
     return RunSummary(url, n_requested, computed, skipped, failures)
