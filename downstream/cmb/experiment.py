@@ -19,7 +19,7 @@ import numpy as np
 import zarr
 
 from downstream.cmb.detection import f95_with_interval
-from downstream.cmb.methods import CLASSICAL, LEARNED, features, run_classical, run_learned
+from downstream.cmb.methods import CLASSICAL, LEARNED, feature_tables, run_classical, run_learned
 from downstream.cmb.report import write_figures, write_report
 from downstream.cmb.sweep_data import map_statistics_table, scatter_sweep, sweep_manifest, sweep_maps
 from pipeline.cmb import CMBDatasetConfig
@@ -55,7 +55,7 @@ class CMBExperiment:
     @classmethod
     def quick(cls, **overrides) -> "CMBExperiment":
         """Same code path at L = 256 with fewer maps, amplitudes and seeds: minutes."""
-        return replace(cls(L=256, n_per_class=200, f_values=(0.005, 0.01, 0.02, 0.04, 0.08), n_seeds=2, J0=4,
+        return replace(cls(L=256, n_per_class=200, f_values=(0.0025, 0.005, 0.01, 0.02, 0.04, 0.08), n_seeds=2, J0=4,
                            epochs=20, out_dir="results/cmb-quick"), **overrides)
 
     def scattering(self) -> ScatteringConfig:
@@ -99,15 +99,15 @@ def run(exp: CMBExperiment, progress: bool = True) -> dict:
     statistics = map_statistics_table(cache, exp.scattering(), exp.workers, progress)
     prepared = time.perf_counter()
     maps = sweep_maps(cache)
-    spectra = zarr.open_group(cache, mode="r", use_consolidated=False)["input_power_spectra"][:]
+    group = zarr.open_group(cache, mode="r", use_consolidated=False)
+    tables = feature_tables(statistics, group["input_power_spectra"][:], group["means"][:], tuple(group.attrs["path_kinds"]))
     results: dict[str, dict[float, list[dict]]] = {m: {} for m in (*LEARNED, *CLASSICAL)}
     jobs = [(m, s, f, maps.pair(f)) for f in exp.f_values for m in LEARNED for s in range(exp.n_seeds)]
     for (method, seed, f), run_ in sorted(run_learned(cache, jobs, exp.epochs, exp.workers, progress).items()):
         results[method].setdefault(f, []).append(run_ | {"labels": maps.labels[run_["maps"]], "seed": seed})
     for method in CLASSICAL:
-        X = features(method, statistics, spectra)
         for f in exp.f_values:
-            run_ = run_classical(method, X, maps, maps.pair(f), exp.seed)
+            run_ = run_classical(method, tables[method], maps, maps.pair(f), exp.seed)
             results[method][f] = [run_ | {"labels": maps.labels[run_["maps"]]}]
     trained = time.perf_counter()
     rows = [_accuracy_rows(f, m, results[m][f]) for m in results for f in exp.f_values]

@@ -28,7 +28,10 @@ LEARNED = {
 }
 """Learned methods: options of the TrainConfig each is trained with (the default sign-aware
 scattering is every kind of the cache; the last two are the ablation of the odd kinds)."""
-CLASSICAL = ("power_spectrum", "skewness", "kurtosis", "band_moments", "minkowski", "optimal_cubic")
+CLASSICAL = ("power_spectrum", "skewness", "kurtosis", "band_moments", "minkowski", "optimal_cubic",
+             "scattering_linear", "scattering_linear_modulus")
+"""Methods fitted by ``downstream.cmb.classical``; the last two are the scattering invariants
+read linearly: the mean over the sphere of every channel (all kinds, or the modulus ones)."""
 
 
 def train_config(method: str, seed: int, epochs: int) -> TrainConfig:
@@ -61,11 +64,13 @@ def run_learned(cache: str, jobs: list[tuple[str, int, float, np.ndarray]], epoc
     return out
 
 
-def features(method: str, statistics: dict[str, np.ndarray], input_spectra: np.ndarray) -> np.ndarray:
-    """The feature matrix (n_maps, dim) of a classical method."""
-    if method == "power_spectrum":
-        return log_binned_spectrum(input_spectra)
-    return statistics[method]
+def feature_tables(statistics: dict[str, np.ndarray], input_spectra: np.ndarray, means: np.ndarray,
+                   kinds: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The feature matrix (n_maps, dim) of every classical method: the map statistics, the binned
+    input power spectrum, the channel means of the cache (all, and the modulus channels)."""
+    modulus = np.array([k == "modulus" for k in kinds])
+    return {**statistics, "power_spectrum": log_binned_spectrum(input_spectra), "scattering_linear": means,
+            "scattering_linear_modulus": means[:, modulus]}
 
 
 def run_classical(method: str, X: np.ndarray, maps: SweepMaps, subset: np.ndarray, seed: int) -> dict:

@@ -24,6 +24,7 @@ bandlimit L); the Minkowski functionals are sums over the pixels of an L x 2L gr
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import ducc0
 import numpy as np
@@ -48,10 +49,15 @@ def _weights(ntheta: int, nphi: int) -> np.ndarray:
 
 
 def weighted_moments(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """(skewness, excess kurtosis) of a field on a grid with quadrature weights."""
-    total = weights.sum() * values.shape[1]
-    d = values - float((weights * values).sum() / total)
-    m2, m3, m4 = (float((weights * d**k).sum() / total) for k in (2, 3, 4))
+    """(skewness, excess kurtosis) of a field on a grid with one quadrature weight per ring."""
+    w = weights[:, 0] / (weights[:, 0].sum() * values.shape[1])
+
+    def mean(x: np.ndarray) -> float:
+        return float(w @ x.sum(axis=1))
+
+    d = values - mean(values)
+    d2 = d * d
+    m2, m3, m4 = mean(d2), mean(d2 * d), mean(d2 * d2)
     return m3 / m2**1.5, m4 / m2**2 - 3.0
 
 
@@ -62,10 +68,14 @@ def _on_grid(alm: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     return ring_grid_synthesis(alm, L, ntheta, nphi), _weights(ntheta, nphi)
 
 
+@lru_cache(maxsize=8)
+def _highpass_filter(L: int, lam: float, J0: int) -> np.ndarray:
+    return 1.0 - eta_lam(np.arange(L) / lam ** (J0 + 1), lam) ** 2
+
+
 def highpass(alm: np.ndarray, config: ScatteringConfig) -> np.ndarray:
     """a_lm (1 - eta_lam(l / lam^(J0+1))^2): 0 below lam^J0, 1 from lam^(J0+1) (tight frame)."""
-    l = np.arange(config.L)
-    return apply_l_filter(alm, config.L, 1.0 - eta_lam(l / config.lam ** (config.J0 + 1), config.lam) ** 2)
+    return apply_l_filter(alm, config.L, _highpass_filter(config.L, config.lam, config.J0))
 
 
 def band_moments(alm: np.ndarray, config: ScatteringConfig) -> np.ndarray:

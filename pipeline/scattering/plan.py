@@ -153,7 +153,8 @@ def cost_in_sht_pairs(config: ScatteringConfig) -> float:
     """Modelled cost of scattering one map (input analysis included) in units of one forward +
     inverse SHT pair at L on its native grid: a transform's Legendre work is taken as
     (rings) x (bandlimit)^2, which is how ducc0's cost scales (docs/scattering.md section 5).
-    Odd channels add one analysis to L0 each on their grid."""
+    Odd channels add one analysis to L0 each on their grid; their real cost, the ring FFTs and
+    grid-sized products that this model does not count, is measured by benchmarks/bench_sign_aware.py."""
     L = config.L
     plan = scattering_plan(config)
     work = L * L**2  # analysis of the input map

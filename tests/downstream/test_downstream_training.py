@@ -105,6 +105,18 @@ def test_training_on_the_zeroth_order_path_alone(small_cache, tmp_path):
     assert evaluate(tmp_path / "checkpoint.pt", small_cache)["n"] == result.metrics["test"]["n"]
 
 
+def test_training_on_a_subset_of_maps_and_kinds(small_cache):
+    """maps: every split restricted to those indices; kinds: channels of those kinds only (a
+    synthetic cache is all "modulus"); the test predictions name their maps."""
+    subset = np.arange(0, 40, 2)[:-2].tolist() + np.arange(1, 40, 2)[:10].tolist()
+    result = train(small_cache, TrainConfig(channels=(4,), epochs=1, kinds=("modulus",)), progress=False, maps=np.array(subset))
+    assert sum(result.metrics["splits"].values()) == len(subset)
+    maps, predicted = result.predictions["test"]
+    assert set(maps) <= set(subset) and len(maps) == len(predicted) == result.metrics["test"]["n"]
+    with pytest.raises(InputError, match=r"has no channels of kinds \('cross',\) and depth <= None"):
+        train(small_cache, TrainConfig(channels=(4,), epochs=1, kinds=("cross",)), progress=False)
+
+
 def test_evaluate_refuses_a_cache_of_another_shape(small_run, tmp_path):
     other = write_cache(tmp_path / "other.zarr", random_coefficients(10, 2, 4, seed=0), np.arange(10) % 2)
     with pytest.raises(InputError, match="does not match the checkpoint's training cache"):
@@ -134,6 +146,7 @@ def test_commands(small_cache, tmp_path):
         ({"model": "resnet"}, "model must be one of"),
         ({"fractions": (0.5, 0.5)}, "fractions must be three"),
         ({"bandlimits": (8,), "channels": (4,)}, "bandlimits must be non-increasing from L0 = 4"),
+        ({"kinds": ("phase",)}, r"kinds must be a non-empty subset of \['modulus', 'signed_square', 'cross'\] or null, got \['phase'\]"),
     ],
 )
 def test_bad_training_options(small_cache, options, message):
