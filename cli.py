@@ -54,6 +54,8 @@ def scattering_options(command):
 @click.option("--ordering", type=click.Choice(["RING", "NESTED"]), help="HEALPix ordering of .npy/.npz inputs.")
 @click.option("--field", help="FITS column holding the map (name or 0-based index).")
 @click.option("--npz-key", help="Array of a .npz archive holding the map.")
+@click.option("--missing", type=click.Choice(["refuse", "fail"]), default="refuse", show_default=True,
+              help="A manifest row whose file does not exist: refuse the run, or record that map as failed and compute the rest.")
 @click.option("--bad-pixels", type=click.Choice(["refuse", "fill-mean"]), default="refuse", show_default=True, help="What to do with NaN/inf/UNSEEN pixels.")
 @click.option("--healpix-epsilon", type=float, default=HEALPIX_EPSILON, show_default=True, help="Tolerance of the iterative HEALPix analysis.")
 @click.option("--scheduler", help="Address of a running dask.distributed scheduler (default: a local cluster).")
@@ -63,7 +65,7 @@ def scattering_options(command):
 @click.option("--fail-fast", is_flag=True, help="Stop at the first map that fails.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @user_errors
-def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, ordering, field, npz_key, bad_pixels,
+def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, ordering, field, npz_key, missing, bad_pixels,
                     healpix_epsilon, scheduler, workers, maps_per_task, overwrite, fail_fast, no_progress):
     """Scatter INPUTS (files, folders, globs or a manifest .csv) into the cache OUTPUT.
 
@@ -80,7 +82,7 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, 
     run = RunOptions(scheduler=scheduler, workers=workers, maps_per_task=maps_per_task, fail_fast=fail_fast,
                      progress=not no_progress)
     input_options = InputOptions(reader, healpix_epsilon)
-    summary = preprocess(expand_inputs(inputs), output, config, input_options, run, overwrite=overwrite)
+    summary = preprocess(expand_inputs(inputs, missing), output, config, input_options, run, overwrite=overwrite)
     click.echo(f"{output}: {summary.n_computed} computed, {summary.n_skipped} already done, "
                f"{len(summary.failures)} failed, of {summary.n_requested} inputs")
     for failure in summary.failures:

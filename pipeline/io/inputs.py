@@ -39,9 +39,18 @@ class InputSpec:
             object.__setattr__(self, "source", os.path.abspath(self.source))
 
 
-def expand_inputs(items: Iterable[str | os.PathLike]) -> list[InputSpec]:
+MISSING_POLICIES = ("refuse", "fail")
+"""What a manifest row whose file does not exist does: refuse the whole run before anything is
+computed (the default: a typo or an unmounted disk is cheaper to fix first), or become a map that
+is recorded as failed ("file not found") while the others compute."""
+
+
+def expand_inputs(items: Iterable[str | os.PathLike], missing: str = "refuse") -> list[InputSpec]:
     """Files, folders (their map files, non-recursive), glob patterns and manifests (``.csv``), in
-    the order given; InputError for anything missing, a duplicate file, or no maps at all."""
+    the order given; InputError for anything missing (manifest rows: see MISSING_POLICIES), a
+    duplicate file, or no maps at all."""
+    if missing not in MISSING_POLICIES:
+        raise InputError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
     specs: list[InputSpec] = []
     for item in map(str, items):
         path = Path(item)
@@ -51,7 +60,7 @@ def expand_inputs(items: Iterable[str | os.PathLike]) -> list[InputSpec]:
                 raise InputError(f"{item}: folder holds no {_MAP_FILES}")
             specs += [InputSpec(str(p)) for p in found]
         elif path.is_file() and path.suffix.lower() == ".csv":
-            specs += read_manifest(path)
+            specs += read_manifest(path, missing)
         elif path.is_file():
             map_format(path)
             specs.append(InputSpec(item))
@@ -68,9 +77,11 @@ def expand_inputs(items: Iterable[str | os.PathLike]) -> list[InputSpec]:
     return specs
 
 
-def read_manifest(path: str | os.PathLike) -> list[InputSpec]:
+def read_manifest(path: str | os.PathLike, missing: str = "refuse") -> list[InputSpec]:
     """A CSV with a ``path`` column (relative paths are taken from the manifest's folder), optional
-    ``label`` (integer >= 0) and ``split`` (train / val / test); other columns become metadata."""
+    ``label`` (integer >= 0) and ``split`` (train / val / test); other columns become metadata.
+    Rows whose file does not exist refuse the manifest, or with missing="fail" are kept (their
+    maps fail when read)."""
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -82,15 +93,21 @@ def read_manifest(path: str | os.PathLike) -> list[InputSpec]:
     header = rows[0]
     if len(set(header)) != len(header) or "" in header:
         raise InputError(f"{path}: column names must be unique and non-empty (header: {', '.join(header)})")
-    specs = []
+    specs, numbers = [], []
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             if row:  # blank lines are skipped
                 raise InputError(f"{path}, row {number}: {len(row)} fields, the header has {len(header)}")
             continue
         specs.append(_manifest_row(f"{path}, row {number}", path.parent, dict(zip(header, row))))
+        numbers.append(number)
     if not specs:
         raise InputError(f"{path}: manifest lists no maps")
+    absent = [(number, spec.source) for number, spec in zip(numbers, specs) if not Path(spec.source).is_file()]
+    if absent and missing == "refuse":
+        number, source = absent[0]
+        raise InputError(f"{path}: {len(absent)} of {len(specs)} listed files do not exist (first: row {number}: {source}); "
+                         f"nothing was computed; --missing fail records them as failed maps and computes the rest")
     return specs
 
 
@@ -103,8 +120,6 @@ def _manifest_row(where: str, folder: Path, row: dict[str, str]) -> InputSpec:
         map_format(source)
     except InputError as err:
         raise InputError(f"{where}: {err}") from None
-    if not source.is_file():
-        raise InputError(f"{where}: {source}: file not found")
     label = row.pop("label", "").strip()
     if label and not (label.isascii() and label.isdigit()):
         raise InputError(f"{where}: label {label!r} is not an integer >= 0")

@@ -68,9 +68,9 @@ class ScatteringTransform:
     >>> import numpy as np
     >>> st = ScatteringTransform(ScatteringConfig(L=32, J0=3, depth=2))
     >>> len(st.paths), st.paths[:3], st.plan.kinds[-1]
-    (10, ((), (3,), (4,)), 'cross')
+    (13, ((), (3,), (4,)), 'cross')
     >>> st.from_alm(np.zeros(528, complex)).coefficients.shape
-    (10, 64)
+    (13, 64)
     """
 
     def __init__(self, config: ScatteringConfig, nthreads: int = 1):

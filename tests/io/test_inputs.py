@@ -105,7 +105,8 @@ def test_missing_empty_and_unknown_inputs(tmp_path):
         ("path,label\na.npy,cat\n", "row 2: label 'cat' is not an integer >= 0"),
         ("path,split\na.npy,training\n", "row 2: split 'training' is not one of train, val, test"),
         ("path\na.npy\n \n", "row 3: empty path"),
-        ("path\na.npy\nb.npy\n", "row 3: {folder}/b.npy: file not found"),
+        ("path\na.npy\n\nb.npy\n", "1 of 2 listed files do not exist (first: row 4: {folder}/b.npy); nothing was computed; "
+                                  "--missing fail records them as failed maps and computes the rest"),
         ("path\nnotes.txt\n", "row 2: {folder}/notes.txt: unknown file type '.txt': expected one of .fits, .fit, .fts, .npy, .npz"),
     ],
 )
