@@ -111,7 +111,8 @@ def inspect_command(store, as_json):
     c = s["config"]
     click.echo(f"{store}: L={c['L']} lam={c['lam']:g} J0={c['J0']} depth={c['depth']} oversampling={c['oversampling']:g} "
                f"odd={','.join(c.get('odd', [])) or 'none'} (config {s['config_hash'][:12]})")
-    click.echo(f"  {s['n_paths']} paths at L0={s['L0']}; maps: {s['maps']} ({s['done']} done, {s['failed']} failed, "
+    kinds = ", ".join(f"{n} {k}" for k, n in s["channels_by_kind"].items())
+    click.echo(f"  {s['n_paths']} channels ({kinds}) at L0={s['L0']}; maps: {s['maps']} ({s['done']} done, {s['failed']} failed, "
                f"{s['pending']} pending); complete: {s['complete']}; updated {s['updated']}")
     if s["unreadable_status_chunks"]:
         click.echo(f"  {s['unreadable_status_chunks']} chunk(s) of maps/status unreadable: their maps count as pending "

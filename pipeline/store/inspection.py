@@ -8,6 +8,7 @@ changed_inputs (verify --inputs) also re-reads every input and compares it with 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,7 @@ def summary(cache: Cache) -> dict:
         "config_hash": attrs["config_hash"],
         "L0": attrs["L0"],
         "n_paths": attrs["n_paths"],
+        "channels_by_kind": dict(Counter(cache.layout.kinds)),
         "maps": int(cache.n_maps),
         "done": int(np.sum(status == DONE)),
         "failed": int(np.sum(status == FAILED)),

@@ -79,6 +79,7 @@ def test_rerun_computes_nothing_and_inspect_verify_report(inputs, reference_stor
     assert_same_store(store, reference_store)
     inspect = run_cli("scatter-cache", "inspect", str(store))
     assert "maps: 6 (6 done, 0 failed, 0 pending)" in inspect.stdout
+    assert "odd=signed_square,cross" in inspect.stdout and "13 channels (7 modulus, 3 signed_square, 3 cross) at L0=8" in inspect.stdout
     verify = run_cli("scatter-cache", "verify", str(store))
     assert verify.returncode == 0 and "ok (6 maps verified)" in verify.stdout
 
