@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -85,14 +87,19 @@ def dask_client(scheduler: str | None, workers: int | None):
             quiet.setLevel(level)
         return
     with local_cluster(workers or os.cpu_count() or 1) as cluster, Client(cluster) as client:
-        client.register_plugin(QuietWorkerLogs())
+        client.register_plugin(LocalWorkerSetup())
         yield client
 
 
-class QuietWorkerLogs(WorkerPlugin):
-    """Worker plugin for the local cluster: its workers share this command's stderr, where Dask's
-    own log lines (e.g. a heartbeat racing the shutdown, logged with a traceback) would read as our
-    failure. Task problems reach the user through the results, never through worker logs."""
+class LocalWorkerSetup(WorkerPlugin):
+    """Worker plugin for the local cluster, whose workers share this command's stderr and terminal:
+    Dask's own log lines (e.g. a heartbeat racing the shutdown, logged with a traceback) would read
+    as our failure, and a Ctrl-C, which the terminal sends to the whole process group, would end
+    every worker with a KeyboardInterrupt traceback. So workers log nothing below CRITICAL and
+    ignore SIGINT: this command handles it, stores what is done and shuts the cluster down. Task
+    problems reach the user through the results, never through worker logs."""
 
     def setup(self, worker) -> None:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,10 +1,12 @@
 """The CMB benchmark's whole code path (what `make reproduce-cmb` runs) on a tiny configuration:
 maps on disk -> one cache of the sweep and the map statistics -> every method at every f ->
-f95, report; and a rerun gives the same metrics."""
+f95, report; and (slow) a rerun gives the same metrics."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from downstream.cmb.experiment import CMBExperiment, run
 from downstream.cmb.methods import CLASSICAL, LEARNED
@@ -18,10 +20,14 @@ def _stable(metrics: dict) -> dict:
     return json.loads(json.dumps(out, default=float))
 
 
-def test_tiny_benchmark_end_to_end_and_deterministic(tmp_path):
-    exp = CMBExperiment(L=32, n_per_class=24, f_values=(0.5, 1.0), n_seeds=2, J0=2, epochs=1, bootstrap=20, workers=2,
-                        data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "results"))
-    first = run(exp, progress=False)
+def _tiny(tmp_path) -> CMBExperiment:
+    return CMBExperiment(L=32, n_per_class=24, f_values=(0.5, 1.0), n_seeds=2, J0=2, epochs=1, bootstrap=20, workers=2,
+                         data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "results"))
+
+
+def test_tiny_benchmark_end_to_end(tmp_path):
+    exp = _tiny(tmp_path)
+    run(exp, progress=False)
     out = tmp_path / "results"
     for name in ("report.md", "metrics.json", "example_maps.png", "scattering_maps.png", "accuracy_vs_f.png"):
         assert (out / name).stat().st_size > 0, name
@@ -35,5 +41,11 @@ def test_tiny_benchmark_end_to_end_and_deterministic(tmp_path):
     assert saved["maps"] == {"gaussian": 24, "non_gaussian_per_f": 24, "split_per_class": {"train": 17, "val": 4, "test": 3}}
     report = (out / "report.md").read_text()
     assert "f95" in report and "Planck 2018 measured f_NL^local = -0.9 +- 5.1" in report and "`optimal_cubic`" in report
+
+
+@pytest.mark.slow
+def test_tiny_benchmark_rerun_gives_the_same_metrics(tmp_path):
+    exp = _tiny(tmp_path)
+    first = run(exp, progress=False)
     second = run(exp, progress=False)  # reuses maps, cache and statistics; retrains from the same seeds
     assert _stable(second) == _stable(first)
