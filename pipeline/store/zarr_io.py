@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import uuid
 
 import numpy as np
@@ -52,9 +53,10 @@ class InlineLocalStore(LocalStore):
 
 
 def open_store(url: str, mode: str):
-    """What zarr opens for `url`: an InlineLocalStore for a local path, the URL itself otherwise
-    (zarr resolves it with fsspec)."""
-    return url if "://" in url else InlineLocalStore(url, read_only=mode == "r")
+    """What zarr opens for `url`: an InlineLocalStore for a local path (resolved, so that a symlink
+    to a store not made yet is created at its target, not refused as an existing file), the URL
+    itself otherwise (zarr resolves it with fsspec)."""
+    return url if "://" in url else InlineLocalStore(os.path.realpath(url), read_only=mode == "r")
 
 
 async def gather_all(coroutines) -> None:
