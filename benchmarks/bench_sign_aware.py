@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_scattering import best_time  # noqa: E402
 from pipeline.scattering.config import ScatteringConfig  # noqa: E402
 from pipeline.scattering.plan import cost_in_sht_pairs  # noqa: E402
 from pipeline.scattering.transform import ScatteringTransform  # noqa: E402
@@ -40,15 +40,6 @@ RESULTS = Path(__file__).parent / "results" / "bench_sign_aware.json"
 def spectrum(name: str, L: int) -> np.ndarray:
     l = np.arange(L, dtype=np.float64)
     return np.ones(L) if name == "white" else np.where(l >= 2, 1.0 / np.maximum(l * (l + 1), 1.0), 0.0)
-
-
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def equivariance(config: ScatteringConfig, name: str, n_maps: int, n_rotations: int, rng: np.random.Generator) -> dict:

@@ -61,6 +61,14 @@ def write_inputs(folder: Path, seed: int = 7) -> dict[str, dict]:
     return maps
 
 
+def done_maps(store: Path) -> int:
+    """How many maps of a store being written are done so far (0 while it is being created)."""
+    try:
+        return int((zarr.open_group(str(store), mode="r", use_consolidated=False)["maps/status"][:] == 1).sum())
+    except (KeyError, FileNotFoundError, ValueError):
+        return 0
+
+
 def store_contents(path: Path) -> dict[str, np.ndarray]:
     """Everything that must be identical between two runs, read with plain zarr."""
     g = zarr.open_group(str(path), mode="r")

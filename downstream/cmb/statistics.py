@@ -78,14 +78,14 @@ def highpass(alm: np.ndarray, config: ScatteringConfig) -> np.ndarray:
     return apply_l_filter(alm, config.L, _highpass_filter(config.L, config.lam, config.J0))
 
 
-def band_moments(alm: np.ndarray, config: ScatteringConfig) -> np.ndarray:
-    """Skewness and kurtosis of every wavelet band (j = J0..J), then of the high-passed map."""
+def band_moments(alm: np.ndarray, config: ScatteringConfig, high: np.ndarray) -> np.ndarray:
+    """Skewness and kurtosis of every wavelet band (j = J0..J), then of the high-passed map `high`."""
     fb = filter_bank(config.L, config.lam, config.J0)
     out = []
     for j in range(config.J0, config.J + 1):
         Lj = config.wavelet_bandlimit(j)
         out += weighted_moments(*_on_grid(apply_l_filter(alm, config.L, fb.wavelet(j), Lj), Lj))
-    out += weighted_moments(*_on_grid(highpass(alm, config), config.L))
+    out += weighted_moments(*_on_grid(high, config.L))
     return np.array(out)
 
 
@@ -153,7 +153,8 @@ def map_statistics(alm: np.ndarray, config: ScatteringConfig, cl: np.ndarray) ->
     T, weights = _on_grid(alm, L)
     skewness, kurtosis = weighted_moments(T, weights)
     L_mf = min(L, MINKOWSKI_BANDLIMIT)
-    minkowski = [minkowski_functionals(truncate(a, L, L_mf), L_mf).ravel() for a in (alm, highpass(alm, config))]
+    high = highpass(alm, config)
+    minkowski = [minkowski_functionals(truncate(a, L, L_mf), L_mf).ravel() for a in (alm, high)]
     return {"skewness": np.array([skewness]), "kurtosis": np.array([kurtosis]),
-            "band_moments": band_moments(alm, config), "minkowski": np.concatenate(minkowski),
+            "band_moments": band_moments(alm, config, high), "minkowski": np.concatenate(minkowski),
             "optimal_cubic": np.array([optimal_cubic(alm, L, cl, T)])}

@@ -146,9 +146,10 @@ class ScatteringTransform:
                 if children_left[i]:
                     U[i] = result
                 low[i] = truncate(result, plan.nodes[i].L_out, c.L0)
+            if grid_pass.odd_channels:  # every odd channel of a pass has the map's W_j = W[(j,)] as first factor
+                sigma = math.sqrt(squared_norm(W[slot[plan.channels[grid_pass.odd_channels[0]].factors[0]]], grid_pass.L_wavelet)
+                                  / (4 * math.pi))  # rms of W_j over the sphere
             for ch, result in zip(grid_pass.odd_channels, results[len(grid_pass.nodes):]):
-                first = W[slot[plan.channels[ch].factors[0]]]
-                sigma = math.sqrt(squared_norm(first, grid_pass.L_wavelet) / (4 * math.pi))  # rms of W_j
                 low[ch] = result / sigma if sigma > 0 else result  # W_j = 0 makes the product 0
         low[0] = truncate(alm, c.L, c.L0)
         out = np.stack([complex_to_real(apply_l_filter(a, c.L0, fb.scaling), c.L0) for a in low])

@@ -147,12 +147,8 @@ def alm_to_map(alm: np.ndarray, grid: Grid, L: int, *, nthreads: int = 1) -> np.
     return ring_to_nested(values, grid.nside) if grid.ordering == "NESTED" else values
 
 
-POINTWISE = {
-    "abs": lambda a, b: np.abs(a),
-    "signed_square": lambda a, b: a * np.abs(a),
-    "product": lambda a, b: a * b,
-}
-"""Pointwise operations of ``pointwise_analysis`` on one or two sampled signals a, b."""
+POINTWISE = ("abs", "signed_square", "product")
+"""Pointwise operations of ``pointwise_analysis``: |a|, a |a|, a b of sampled signals a, b."""
 
 
 def pointwise_analysis(
@@ -186,11 +182,18 @@ def pointwise_analysis(
             ringstart=np.arange(len(rings), dtype=np.uint64) * nphi,
         )
         bands = [ducc0.sht.synthesis(alm=a, lmax=L - 1, spin=0, nthreads=nthreads, **geometry) for a in alms]
+        w, shape = weights[rings, None], (len(rings), nphi)
+        magnitudes: dict[int, np.ndarray] = {}  # |a| once per signal and band, shared by "abs" and "signed_square"
         for out, (operation, operands, L_out) in zip(outs, products):
-            a, b = bands[operands[0]], bands[operands[-1]]
-            values = POINTWISE[operation](a, b)
-            values.reshape(len(rings), nphi)[...] *= weights[rings, None]
-            out += ducc0.sht.adjoint_synthesis(map=values, lmax=L_out - 1, spin=0, nthreads=nthreads, **geometry)
+            a = bands[operands[0]].reshape(shape)
+            if operation != "product" and operands[0] not in magnitudes:
+                magnitudes[operands[0]] = np.abs(a)
+            if operation == "abs":
+                values = magnitudes[operands[0]] * w
+            else:
+                values = a * (magnitudes[operands[0]] if operation == "signed_square" else bands[operands[1]].reshape(shape))
+                values *= w
+            out += ducc0.sht.adjoint_synthesis(map=values.reshape(1, -1), lmax=L_out - 1, spin=0, nthreads=nthreads, **geometry)
     return [out[0] for out in outs]
 
 

@@ -17,7 +17,7 @@ import zarr
 from pipeline.sphere.grids import RingGrid
 from pipeline.sphere.harmonic import alm_to_map
 from pipeline.testing import random_alm
-from tests.pipeline_helpers import BIN, run_cli
+from tests.pipeline_helpers import BIN, done_maps, run_cli
 
 pytestmark = [pytest.mark.cli, pytest.mark.cluster]
 L_SLOW = 256  # ~0.1 s per map: slow enough to kill the scheduler while maps are still running
@@ -27,13 +27,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _done(store) -> np.ndarray:
-    try:
-        return zarr.open_group(str(store), mode="r", use_consolidated=False)["maps/status"][:]
-    except (KeyError, FileNotFoundError, ValueError):
-        return np.zeros(0, dtype=np.uint8)
 
 
 def test_a_lost_scheduler_leaves_unfinished_maps_pending(tmp_path):
@@ -57,7 +50,7 @@ def test_a_lost_scheduler_leaves_unfinished_maps_pending(tmp_path):
         run = subprocess.Popen([str(BIN / "scatter-preprocess"), *args, "--scheduler", address], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=os.environ)
         deadline = time.monotonic() + 120
-        while (_done(store) == 1).sum() < 3 and time.monotonic() < deadline and run.poll() is None:
+        while done_maps(store) < 3 and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.05)
         scheduler.kill()
         out, err = run.communicate(timeout=120)
@@ -65,7 +58,7 @@ def test_a_lost_scheduler_leaves_unfinished_maps_pending(tmp_path):
         for process in (scheduler, worker):
             process.kill()
             process.wait()
-    status = _done(store)
+    status = zarr.open_group(str(store), mode="r")["maps/status"][:]
     assert 3 <= (status == 1).sum() < 40, "the run finished before the scheduler was killed"
     assert run.returncode == 75 and "Traceback" not in err, err
     lines = [line for line in err.splitlines() if line.startswith("error:")]

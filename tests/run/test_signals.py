@@ -14,12 +14,11 @@ import time
 
 import numpy as np
 import pytest
-import zarr
 
 from pipeline.sphere.grids import RingGrid
 from pipeline.sphere.harmonic import alm_to_map
 from pipeline.testing import random_alm
-from tests.pipeline_helpers import BIN, CONFIG_ARGS, run_cli, write_inputs
+from tests.pipeline_helpers import BIN, CONFIG_ARGS, done_maps, run_cli, write_inputs
 
 pytestmark = [pytest.mark.cli, pytest.mark.cluster]
 
@@ -55,18 +54,12 @@ def test_ctrl_c_to_the_process_group_is_one_line_and_the_run_resumes(tmp_path):
     run = subprocess.Popen([str(BIN / "scatter-preprocess"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
     deadline = time.monotonic() + 120
-    while _done(store) < 2 and time.monotonic() < deadline and run.poll() is None:
+    while done_maps(store) < 2 and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.05)
     os.killpg(run.pid, signal.SIGINT)
     out, err = run.communicate(timeout=120)
-    assert 2 <= _done(store) < 24, "the run finished before Ctrl-C"
+    assert 2 <= done_maps(store) < 24, "the run finished before Ctrl-C"
     assert (run.returncode, err.strip()) == (130, "interrupted: rerun the same command to resume"), err
     resumed = run_cli("scatter-preprocess", *args, "--workers", "1")
     assert resumed.returncode == 0 and "0 failed, of 24 inputs" in resumed.stdout, resumed.stderr
 
-
-def _done(store) -> int:
-    try:
-        return int((zarr.open_group(str(store), mode="r", use_consolidated=False)["maps/status"][:] == 1).sum())
-    except (KeyError, FileNotFoundError, ValueError):
-        return 0
