@@ -50,10 +50,14 @@ def scattering_options(command):
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Output Zarr store (local path or fsspec URL).")
 @scattering_options
-@click.option("--grid", type=click.Choice(["healpix", *RING_SCHEMES, "alm"]), help="Grid of .npy/.npz inputs (FITS: from the header).")
+@click.option("--grid", type=click.Choice(["healpix", *RING_SCHEMES, "alm"]), help="Grid of .npy/.npz inputs (FITS: from the header; images: f1, or dh).")
 @click.option("--ordering", type=click.Choice(["RING", "NESTED"]), help="HEALPix ordering of .npy/.npz inputs.")
 @click.option("--field", help="FITS column holding the map (name or 0-based index).")
 @click.option("--npz-key", help="Array of a .npz archive holding the map.")
+@click.option("--color", type=click.Choice(["luminance", "R", "G", "B"]),
+              help="How a colour image becomes one map: luminance (ITU-R BT.601 luma) or one channel (default: colour refused).")
+@click.option("--alpha", type=click.Choice(["refuse", "ignore"]), default="refuse", show_default=True,
+              help="Images with an alpha channel: refuse them, or ignore (drop) the channel.")
 @click.option("--missing", type=click.Choice(["refuse", "fail"]), default="refuse", show_default=True,
               help="A manifest row whose file does not exist: refuse the run, or record that map as failed and compute the rest.")
 @click.option("--bad-pixels", type=click.Choice(["refuse", "fill-mean"]), default="refuse", show_default=True, help="What to do with NaN/inf/UNSEEN pixels.")
@@ -65,7 +69,7 @@ def scattering_options(command):
 @click.option("--fail-fast", is_flag=True, help="Stop at the first map that fails.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @user_errors
-def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, ordering, field, npz_key, missing, bad_pixels,
+def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, ordering, field, npz_key, color, alpha, missing, bad_pixels,
                     healpix_epsilon, scheduler, workers, maps_per_task, overwrite, fail_fast, no_progress):
     """Scatter INPUTS (files, folders, globs or a manifest .csv) into the cache OUTPUT.
 
@@ -78,7 +82,8 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, 
 
     config = ScatteringConfig(L=L, lam=lam, J0=J0, depth=depth, oversampling=oversampling, odd=odd)
     field = int(field) if field is not None and field.isdigit() else field
-    reader = ReaderOptions(grid=grid, ordering=ordering, field=field, npz_key=npz_key, bad_pixels=bad_pixels)
+    reader = ReaderOptions(grid=grid, ordering=ordering, field=field, npz_key=npz_key, bad_pixels=bad_pixels,
+                           color=color, alpha=alpha)
     run = RunOptions(scheduler=scheduler, workers=workers, maps_per_task=maps_per_task, fail_fast=fail_fast,
                      progress=not no_progress)
     input_options = InputOptions(reader, healpix_epsilon)

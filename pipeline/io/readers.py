@@ -1,4 +1,5 @@
-"""Read one input map (HEALPix FITS, .npy, .npz) or harmonic-coefficient file into native float64.
+"""Read one input map (HEALPix FITS, .npy, .npz, a 360-degree PNG / JPEG / TIFF image) or
+harmonic-coefficient file into native float64.
 
 Nothing about an input is guessed (docs/inputs.md section 1): the grid and the
 HEALPix ordering come from the FITS header, from the options, or from a JSON sidecar
@@ -31,11 +32,13 @@ from pipeline.io.checks import (
     parser_errors,
 )
 from pipeline.io.fits_files import read_fits
+from pipeline.io.image_files import ALPHA_RULES, COLOR_RULES, read_image
 from pipeline.io.numpy_files import read_numpy
 from pipeline.sphere.grids import Grid
 from pipeline.sphere.harmonic import peak_magnitude
 
-MAP_EXTENSIONS = {".fits": "fits", ".fit": "fits", ".fts": "fits", ".npy": "npy", ".npz": "npz"}
+MAP_EXTENSIONS = {".fits": "fits", ".fit": "fits", ".fts": "fits", ".npy": "npy", ".npz": "npz",
+                  ".png": "image", ".jpg": "image", ".jpeg": "image", ".tif": "image", ".tiff": "image"}
 """File suffixes read (case-insensitive) and their format."""
 
 
@@ -51,6 +54,9 @@ class ReaderOptions:
     npz_key: array of a .npz archive holding the map (needed when there are several).
     bad_pixels: 'refuse' (default) or 'fill-mean' (NaN / inf / UNSEEN pixels set to the plain,
         unweighted mean of the valid pixels).
+    color: how a colour image becomes one map: 'luminance' (ITU-R BT.601 luma) or one channel
+        'R', 'G', 'B' (None: colour images are refused; greyscale images need no rule).
+    alpha: 'refuse' (default) an image with an alpha channel, or 'ignore' (drop the channel).
     """
 
     grid: str | None = None
@@ -58,6 +64,8 @@ class ReaderOptions:
     field: str | int | None = None
     npz_key: str | None = None
     bad_pixels: str = "refuse"
+    color: str | None = None
+    alpha: str = "refuse"
 
     def __post_init__(self) -> None:
         if self.grid is not None and self.grid not in GRIDS:
@@ -73,9 +81,18 @@ class ReaderOptions:
             raise InputError(f"npz_key must be a non-empty string, got {self.npz_key!r}")
         if self.bad_pixels not in BAD_PIXEL_POLICIES:
             raise InputError(f"bad_pixels must be one of {', '.join(BAD_PIXEL_POLICIES)}, got {self.bad_pixels!r}")
+        if self.color is not None and self.color not in COLOR_RULES:
+            raise InputError(f"color must be one of {', '.join(COLOR_RULES)} (or None: colour images refused), got {self.color!r}")
+        if self.alpha not in ALPHA_RULES:
+            raise InputError(f"alpha must be one of {', '.join(ALPHA_RULES)}, got {self.alpha!r}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON; the image rules only when set, so caches written before they existed still resume."""
+        d = asdict(self)
+        for name, default in (("color", None), ("alpha", "refuse")):
+            if d[name] == default:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ReaderOptions":
@@ -102,7 +119,7 @@ class MapData:
 
 
 def map_format(path: str | Path) -> str:
-    """'fits', 'npy' or 'npz' from the file's suffix; InputError (naming the file) otherwise."""
+    """'fits', 'npy', 'npz' or 'image' from the file's suffix; InputError (naming the file) otherwise."""
     suffix = Path(path).suffix
     if suffix.lower() not in MAP_EXTENSIONS:
         raise InputError(f"{path}: unknown file type {suffix!r}: expected one of {', '.join(MAP_EXTENSIONS)}")
@@ -125,7 +142,8 @@ def read_map(path: str | Path, options: ReaderOptions = ReaderOptions()) -> MapD
             raise InputError("file not found")
         with parser_errors("readable"):
             sha256 = file_sha256(path)
-        read = read_fits(path, options) if fmt == "fits" else read_numpy(path, fmt, options)
+        readers = {"fits": read_fits, "image": read_image}
+        read = readers[fmt](path, options) if fmt in readers else read_numpy(path, fmt, options)
         if isinstance(read, Harmonics):
             return MapData(values=None, grid=None, alm=_checked_alm(read.alm), alm_L=read.L, masked_fraction=0.0,
                            mask_description="harmonic input", sha256=sha256, source=source)
