@@ -203,6 +203,15 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
     return TrainResult(model, metrics, out_dir, predictions)
 
 
+def predict_maps(model: nn.Module, index: CacheIndex, maps: np.ndarray, config: TrainConfig,
+                 device: torch.device = torch.device("cpu")) -> np.ndarray:
+    """Predicted labels of a trained model for any maps of a cache (e.g. another orientation's
+    test maps than it was trained on), read with the channels `config` selects."""
+    dataset = CacheDataset(index, np.asarray(maps), dtype=next(model.parameters()).dtype, input_paths=config.input_channels(index))
+    logits, _ = predict(model, make_loader(dataset, EVAL_BATCH, shuffle=False), device)
+    return logits.argmax(dim=1).numpy()
+
+
 def evaluate(checkpoint: str | Path, cache_path: str, split: str = "test", *, out_dir: str | Path | None = None,
              batch_size: int = EVAL_BATCH, num_workers: int = 0, device: str = "auto", threads: int = 1) -> dict:
     """Metrics of a checkpoint on one split of a cache made with the same scattering config

@@ -1,0 +1,111 @@
+"""Every classifier of the digits experiment, trained on one orientation's images and asked for
+both orientations' test images (docs/digits-experiment.md section 3).
+
+``scattering_cnn`` / ``scattering_mlp``: the cached scattering coefficients of the images (the
+equivariant spherical CNN, and the MLP on their rotation invariants), without augmentation: what
+they keep under rotation comes from equivariance alone. ``planar_cnn`` / ``planar_cnn_augmented``:
+a Conv2d network on the pixels of the same PNG files, without and with random rotations of the
+sphere applied to every training image. Choices (early stopping) see the train and val images of
+the training orientation only; test images are only predicted.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from downstream.train.config import TrainConfig
+
+SCATTERING = {"scattering_cnn": {"model": "cnn"}, "scattering_mlp": {"model": "invariant_mlp"}}
+PLANAR = {"planar_cnn": False, "planar_cnn_augmented": True}
+"""Planar methods: whether training images are randomly rotated on the sphere."""
+METHODS = (*SCATTERING, *PLANAR)
+
+
+@dataclass(frozen=True)
+class DigitMaps:
+    """The maps of the digits cache: label, split, digit index, orientation, image file."""
+
+    labels: np.ndarray
+    splits: np.ndarray
+    digits: np.ndarray
+    orientations: np.ndarray
+    sources: np.ndarray
+
+    def select(self, orientation: str, split: str | None = None) -> np.ndarray:
+        """Indices of the maps of one orientation (and split), ordered by digit."""
+        keep = (self.orientations == orientation) & (self.labels >= 0)
+        if split is not None:
+            keep &= self.splits == split
+        chosen = np.flatnonzero(keep)
+        return chosen[np.argsort(self.digits[chosen], kind="stable")]
+
+
+@dataclass(frozen=True)
+class Job:
+    method: str
+    seed: int
+    trained_on: str
+    epochs: int
+
+
+def train_config(job: Job) -> TrainConfig:
+    return replace(TrainConfig(epochs=job.epochs, in_memory=True, threads=1, seed=job.seed, patience=8),
+                   **SCATTERING.get(job.method, {}))
+
+
+def _scattering_job(cache: str, maps: DigitMaps, job: Job) -> dict:
+    from downstream.data.index import read_cache_index
+    from downstream.train.training import predict_maps, train
+
+    config = train_config(job)
+    result = train(cache, config, progress=False, maps=maps.select(job.trained_on))
+    index = read_cache_index(cache)
+    tested = {o: predict_maps(result.model, index, maps.select(o, "test"), config) for o in ("upright", "rotated")}
+    return {"predicted": tested, "epochs_run": result.metrics["epochs_run"], "seconds": result.metrics["seconds"],
+            "n_train": result.metrics["splits"]["train"], "val_accuracy": result.metrics["val"]["accuracy"]}
+
+
+def _planar_job(images_path: str, maps: DigitMaps, job: Job) -> dict:
+    import time
+
+    import torch
+
+    from downstream.data.dataset import make_loader
+    from downstream.digits.planar import ImageDataset, PlanarCNN, PlanarConfig, SphereRotationResampler
+    from downstream.train.training import EVAL_BATCH, fit, predict, reproducible
+
+    start = time.perf_counter()
+    images = np.load(images_path, mmap_mode="r")
+    config = train_config(job)
+    device = torch.device("cpu")
+    n_classes = int(maps.labels.max()) + 1
+    height = images.shape[1]
+
+    def loader(orientation: str, split: str, augment: bool = False):
+        chosen = maps.select(orientation, split)
+        data = ImageDataset(images[chosen], maps.labels[chosen], SphereRotationResampler(height) if augment else None)
+        return make_loader(data, config.batch_size if split == "train" else EVAL_BATCH, shuffle=split == "train", seed=job.seed)
+
+    with reproducible(job.seed, device, config.threads):
+        model = PlanarCNN(PlanarConfig(height, n_classes))
+        history = fit(model, loader(job.trained_on, "train", PLANAR[job.method]), loader(job.trained_on, "val"), config, device, progress=False)
+        tested = {o: predict(model, loader(o, "test"), device)[0].argmax(dim=1).numpy() for o in ("upright", "rotated")}
+    return {"predicted": tested, "epochs_run": len(history), "seconds": time.perf_counter() - start,
+            "n_train": len(maps.select(job.trained_on, "train")),
+            "val_accuracy": min(history, key=lambda row: row["val_loss"])["val_accuracy"]}
+
+
+def run_jobs(cache: str, images_path: str, maps: DigitMaps, jobs: list[Job], workers: int | None, progress: bool) -> dict[Job, dict]:
+    """Train every job, `workers` at a time in separate processes (one torch thread each)."""
+    from tqdm.auto import tqdm
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context) as pool:
+        futures = {job: pool.submit(_scattering_job, cache, maps, job) if job.method in SCATTERING
+                   else pool.submit(_planar_job, images_path, maps, job) for job in jobs}
+        return {job: future.result() for job, future in tqdm(futures.items(), desc="training", disable=not progress)}
