@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: install lint test test-slow test-all bench bench-sign bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick clean-cmb-maps clean
+.PHONY: install lint test test-slow test-all bench bench-sign bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick reproduce-digits reproduce-digits-quick clean-cmb-maps clean
 
 install: $(STAMP)
 
@@ -61,6 +61,12 @@ reproduce-cmb: install  ## the full CMB benchmark (L = 1024, 6 amplitudes, 5 see
 
 reproduce-cmb-quick: install  ## the same code path at L = 256 with fewer maps: results/cmb-quick/report.md
 	$(BIN)/scatter-reproduce-cmb --quick
+
+reproduce-digits: install  ## 360-degree digit images, train upright / test rotated (all 1797 digits, 3 seeds): results/digits/report.md
+	$(BIN)/scatter-reproduce-digits
+
+reproduce-digits-quick: install  ## the same code path on 500 digits with 2 seeds (minutes): results/digits-quick/report.md
+	$(BIN)/scatter-reproduce-digits --quick
 
 clean-cmb-maps:  ## delete generated CMB maps and caches (tens of GB for the full run)
 	rm -rf data/cmb

@@ -211,6 +211,29 @@ def reproduce_cmb_main(quick, n_per_class, n_seeds, workers, out_dir, data_dir, 
     click.echo(f"f95: {shown}; report: {exp.out_dir}/report.md")
 
 
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--quick", is_flag=True, help="500 digits, 2 seeds, fewer epochs (minutes) instead of all 1797 digits and 3 seeds.")
+@click.option("--n-digits", type=int, help="Override the number of digits (50-1797; each gives an upright and a rotated image).")
+@click.option("--seeds", "n_seeds", type=int, help="Override the number of training seeds of each method and orientation.")
+@click.option("--epochs", type=int, help="Override the most training epochs.")
+@click.option("--workers", type=int, help="Worker processes (default: number of cores).")
+@click.option("--out", "out_dir", help="Results folder (default results/digits or results/digits-quick).")
+@click.option("--data", "data_dir", help="Folder for images and caches (default data/digits).")
+@click.option("--no-progress", is_flag=True)
+@user_errors
+def reproduce_digits_main(quick, n_digits, n_seeds, epochs, workers, out_dir, data_dir, no_progress):
+    """The digits experiment end to end: 360-degree PNG images -> scattering cache -> models trained upright
+    or rotated -> NR/NR, NR/R, R/R table and report."""
+    from downstream.digits.experiment import DigitsExperiment, run
+
+    overrides = {k: v for k, v in dict(n_digits=n_digits, n_seeds=n_seeds, epochs=epochs, workers=workers, out_dir=out_dir,
+                                        data_dir=data_dir).items() if v is not None}
+    exp = DigitsExperiment.quick(**overrides) if quick else DigitsExperiment(**overrides)
+    metrics = run(exp, progress=not no_progress)
+    shown = ", ".join(f"{m} {t['NR/NR']['accuracy']:.3f} / {t['NR/R']['accuracy']:.3f}" for m, t in metrics["accuracy"].items())
+    click.echo(f"NR/NR / NR/R: {shown}; report: {exp.out_dir}/report.md")
+
+
 def train_main():
     """scatter-train: the click command of ``downstream.train.commands``, imported (with torch) only here."""
     from downstream.train.commands import train

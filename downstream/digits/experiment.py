@@ -22,11 +22,14 @@ from downstream.data.index import read_cache_index
 from downstream.digits.methods import METHODS, DigitMaps, Job, run_jobs
 from downstream.digits.report import write_figures, write_report
 from pipeline.digits import DigitsDatasetConfig, generate_digits
-from pipeline.digits.dataset import ORIENTATIONS
+from pipeline.digits.dataset import ORIENTATIONS, angles_from_row
+from pipeline.errors import InputError
 from pipeline.io.inputs import expand_inputs
 from pipeline.io.readers import read_map
 from pipeline.run import RunOptions, preprocess
 from pipeline.scattering.config import ScatteringConfig
+from pipeline.sphere.rotations import rotate_real
+from pipeline.testing import relative_error_by_channel
 
 SETTINGS = {"NR/NR": ("upright", "upright"), "NR/R": ("upright", "rotated"), "R/R": ("rotated", "rotated"),
             "R/NR": ("rotated", "upright")}
@@ -35,12 +38,23 @@ SETTINGS = {"NR/NR": ("upright", "upright"), "NR/R": ("upright", "rotated"), "R/
 
 @dataclass(frozen=True)
 class DigitsExperiment:
-    """Everything that defines one run (recorded in metrics.json): images of bandlimit L (L x 2L
-    pixels) of n_digits digits (None: all 1797), scattering with lowest scale J0, n_seeds training
-    seeds per method and training orientation, at most `epochs` epochs (early stopping on val)."""
+    """Everything that defines one run (recorded in metrics.json): images of bandlimit image_L
+    (image_L x 2 image_L pixels) of n_digits digits (None: all 1797); scattering at bandlimit L
+    with lowest scale J0 and grid oversampling `oversampling`; n_seeds training seeds per method
+    and training orientation, at most `epochs` epochs (early stopping on val).
 
-    L: int = 64
-    J0: int = 4
+    Why L = 32 from 64 x 128 images, and oversampling 4 (docs/digits-experiment.md section 3): in
+    the octave 32 <= l < 64 of these 8-bit images the 8-bit quantisation noise, which differs
+    between a digit's two images, dominates the ink; and the modulus of a sparse image (ink on a
+    black background) aliases far more than that of the Gaussian fields the default oversampling 2
+    was set on. Measured on train digits (benchmarks/bench_digits_equivariance.py), median depth-2
+    modulus / cross errors of the 8-bit images: 5.1 % / 10 % at L = 64, oversampling 2; 2.1 % / 3.3 %
+    at L = 32, oversampling 2; 0.51 % / 0.81 % at L = 32, oversampling 4."""
+
+    image_L: int = 64
+    L: int = 32
+    J0: int = 3
+    oversampling: float = 4.0
     n_digits: int | None = None
     half_width_deg: float = 40.0
     n_seeds: int = 3
@@ -50,16 +64,22 @@ class DigitsExperiment:
     data_dir: str = "data/digits"
     out_dir: str = "results/digits"
 
+    def __post_init__(self) -> None:
+        self.dataset(), self.scattering()  # validated up front: one-line errors before any work
+        for name in ("n_seeds", "epochs"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+
     @classmethod
     def quick(cls, **overrides) -> "DigitsExperiment":
         """The same code path on 500 digits, 2 seeds and fewer epochs: minutes."""
         return replace(cls(n_digits=500, n_seeds=2, epochs=20, out_dir="results/digits-quick"), **overrides)
 
     def dataset(self) -> DigitsDatasetConfig:
-        return DigitsDatasetConfig(L=self.L, n_digits=self.n_digits, half_width_deg=self.half_width_deg, seed=self.seed)
+        return DigitsDatasetConfig(L=self.image_L, n_digits=self.n_digits, half_width_deg=self.half_width_deg, seed=self.seed)
 
     def scattering(self) -> ScatteringConfig:
-        return ScatteringConfig(L=self.L, J0=self.J0)
+        return ScatteringConfig(L=self.L, J0=self.J0, oversampling=self.oversampling)
 
 
 def digit_maps(cache: str) -> DigitMaps:
@@ -80,6 +100,24 @@ def stack_images(maps: DigitMaps, path: Path) -> Path:
     np.save(tmp, images)
     tmp.replace(path)
     return path
+
+
+def coefficient_equivariance(cache: str, maps: DigitMaps, split: str = "test") -> dict[str, dict[str, float]]:
+    """||S(rotated image) - R S(upright image)|| / ||S(rotated image)|| per channel kind and depth,
+    for each digit of `split` (R its recorded rotation): median and 90th percentile over digits.
+    This is the whole pipeline's equivariance on these files, quantisation included."""
+    index = read_cache_index(cache)
+    group = zarr.open_group(cache, mode="r", use_consolidated=False)
+    angles = [angles_from_row(json.loads(m)) for m in group["maps/metadata"][:]]
+    upright, rotated = maps.select("upright", split), maps.select("rotated", split)
+    coefficients = group["coefficients"]
+    errors: dict[tuple[str, int], list[float]] = {}
+    for u, r in zip(upright, rotated):
+        expected = rotate_real(coefficients[u], index.L0, angles[u])
+        for key, error in relative_error_by_channel(coefficients[r], expected, index.kinds, index.paths).items():
+            errors.setdefault(key, []).append(error)
+    return {f"{kind} depth {depth}": {"median": float(np.median(e)), "p90": float(np.quantile(e, 0.9)), "n": len(e)}
+            for (kind, depth), e in errors.items()}
 
 
 def _summary(maps: DigitMaps, results: dict[Job, dict]) -> dict:
@@ -106,7 +144,7 @@ def run(exp: DigitsExperiment, progress: bool = True) -> dict:
     out = Path(exp.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = generate_digits(exp.dataset(), exp.data_dir, progress)
-    cache = str(manifest.with_name(f"scattering_J0{exp.J0}.zarr"))
+    cache = str(manifest.with_name(f"scattering_{exp.scattering().hash()[:12]}.zarr"))
     summary = preprocess(expand_inputs([str(manifest)]), cache, exp.scattering(), run=RunOptions(workers=exp.workers, progress=progress))
     if not summary.ok:
         raise RuntimeError(f"{len(summary.failures)} images failed to scatter: {summary.failures[0]}")
@@ -123,6 +161,7 @@ def run(exp: DigitsExperiment, progress: bool = True) -> dict:
         "cache": cache,
         "images": {split: int(len(maps.select("upright", split))) for split in ("train", "val", "test")},
         **_summary(maps, results),
+        "coefficient_equivariance": coefficient_equivariance(cache, maps),
         "epochs_run": {m: [r["epochs_run"] for j, r in results.items() if j.method == m] for m in METHODS},
         "training_seconds": {m: float(np.mean([r["seconds"] for j, r in results.items() if j.method == m])) for m in METHODS},
     }

@@ -1,4 +1,4 @@
-"""Reading 360-degree equirectangular images (PNG, JPEG, TIFF) with Pillow (docs/inputs.md section 4).
+"""Reading 360-degree equirectangular images (PNG, JPEG, TIFF) with Pillow (docs/inputs.md section 7).
 
 Pillow is the imaging library matplotlib already installs, reads every format asked for, and
 exposes the facts a careful reader needs (mode, bit depth, palette, EXIF tags) before decoding.
