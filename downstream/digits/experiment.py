@@ -19,7 +19,7 @@ import numpy as np
 import zarr
 
 from downstream.data.index import read_cache_index
-from downstream.digits.methods import METHODS, DigitMaps, Job, run_jobs
+from downstream.digits.methods import METHODS, SCATTERING, DigitMaps, Job, run_jobs
 from downstream.digits.report import write_figures, write_report
 from pipeline.digits import DigitsDatasetConfig, generate_digits
 from pipeline.digits.dataset import ORIENTATIONS, angles_from_row
@@ -87,7 +87,8 @@ def digit_maps(cache: str) -> DigitMaps:
     group = zarr.open_group(cache, mode="r", use_consolidated=False)
     metadata = [json.loads(m) for m in group["maps/metadata"][:]]
     return DigitMaps(np.where(index.done, index.labels, -1), index.splits, np.array([int(m["digit"]) for m in metadata]),
-                     np.array([m["orientation"] for m in metadata]), np.array([str(s) for s in group["maps/source"][:]]))
+                     np.array([m["orientation"] for m in metadata]), np.array([str(s) for s in group["maps/source"][:]]),
+                     np.array([angles_from_row(m) for m in metadata]))
 
 
 def stack_images(maps: DigitMaps, path: Path) -> Path:
@@ -107,13 +108,10 @@ def coefficient_equivariance(cache: str, maps: DigitMaps, split: str = "test") -
     for each digit of `split` (R its recorded rotation): median and 90th percentile over digits.
     This is the whole pipeline's equivariance on these files, quantisation included."""
     index = read_cache_index(cache)
-    group = zarr.open_group(cache, mode="r", use_consolidated=False)
-    angles = [angles_from_row(json.loads(m)) for m in group["maps/metadata"][:]]
-    upright, rotated = maps.select("upright", split), maps.select("rotated", split)
-    coefficients = group["coefficients"]
+    coefficients = zarr.open_group(cache, mode="r", use_consolidated=False)["coefficients"]
     errors: dict[tuple[str, int], list[float]] = {}
-    for u, r in zip(upright, rotated):
-        expected = rotate_real(coefficients[u], index.L0, angles[u])
+    for u, r in zip(maps.select("upright", split), maps.select("rotated", split)):
+        expected = rotate_real(coefficients[u], index.L0, tuple(maps.angles[u]))
         for key, error in relative_error_by_channel(coefficients[r], expected, index.kinds, index.paths).items():
             errors.setdefault(key, []).append(error)
     return {f"{kind} depth {depth}": {"median": float(np.median(e)), "p90": float(np.quantile(e, 0.9)), "n": len(e)}
@@ -135,6 +133,9 @@ def _summary(maps: DigitMaps, results: dict[Job, dict]) -> dict:
                                       "val_accuracy": float(np.mean([r["val_accuracy"] for r in runs[trained]]))}
         same = [float(np.mean(r["predicted"]["upright"] == r["predicted"]["rotated"])) for r in runs["upright"]]
         agreement[method] = {"agreement": float(np.mean(same)), "agreement_seeds": same, "n_test": int(len(labels))}
+        if method in SCATTERING:
+            exact = [r["exactly_rotated_agreement"] for r in runs["upright"]]
+            agreement[method] |= {"exactly_rotated_agreement": float(np.mean(exact)), "exactly_rotated_agreement_seeds": exact}
     return {"accuracy": table, "rotation_agreement": agreement}
 
 
@@ -151,7 +152,7 @@ def run(exp: DigitsExperiment, progress: bool = True) -> dict:
     maps = digit_maps(cache)
     images = stack_images(maps, Path(f"{cache}.images.npy"))
     prepared = time.perf_counter()
-    jobs = [Job(method, seed, orientation, exp.epochs) for method in METHODS for orientation in ORIENTATIONS for seed in range(exp.n_seeds)]
+    jobs = [Job(method, seed, orientation, exp.epochs, exp.scattering().L0) for method in METHODS for orientation in ORIENTATIONS for seed in range(exp.n_seeds)]
     results = run_jobs(cache, str(images), maps, jobs, exp.workers, progress)
     trained = time.perf_counter()
     metrics = {
