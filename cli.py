@@ -63,14 +63,18 @@ def scattering_options(command):
 @click.option("--bad-pixels", type=click.Choice(["refuse", "fill-mean"]), default="refuse", show_default=True, help="What to do with NaN/inf/UNSEEN pixels.")
 @click.option("--healpix-epsilon", type=float, default=HEALPIX_EPSILON, show_default=True, help="Tolerance of the iterative HEALPix analysis.")
 @click.option("--scheduler", help="Address of a running dask.distributed scheduler (default: a local cluster).")
-@click.option("--workers", type=int, help="Local cluster worker processes (default: number of cores).")
+@click.option("--scheduler-file", type=click.Path(), help="The JSON file a running scheduler wrote (dask scheduler --scheduler-file, dask-mpi).")
+@click.option("--workers", type=int, help="Local cluster worker processes (default: one per map, up to the cores).")
+@click.option("--threads-per-worker", type=int,
+              help="Threads of each map's transform (default local: the cores left when every map has a worker; remote: 1).")
 @click.option("--maps-per-task", type=int, help="Most maps per Dask task (default: about 1 s of work; batches shrink towards the end).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store written with another configuration.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first map that fails.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @user_errors
 def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, ordering, field, npz_key, color, alpha, missing, bad_pixels,
-                    healpix_epsilon, scheduler, workers, maps_per_task, overwrite, fail_fast, no_progress):
+                    healpix_epsilon, scheduler, scheduler_file, workers, threads_per_worker, maps_per_task, overwrite, fail_fast,
+                    no_progress):
     """Scatter INPUTS (files, folders, globs or a manifest .csv) into the cache OUTPUT.
 
     Rerunning the same command resumes: only maps not yet done are computed.
@@ -85,7 +89,7 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, 
     reader = ReaderOptions(grid=grid, ordering=ordering, field=field, npz_key=npz_key, bad_pixels=bad_pixels,
                            color=color, alpha=alpha)
     run = RunOptions(scheduler=scheduler, workers=workers, maps_per_task=maps_per_task, fail_fast=fail_fast,
-                     progress=not no_progress)
+                     progress=not no_progress, scheduler_file=scheduler_file, threads_per_worker=threads_per_worker)
     input_options = InputOptions(reader, healpix_epsilon)
     summary = preprocess(expand_inputs(inputs, missing), output, config, input_options, run, overwrite=overwrite)
     click.echo(f"{output}: {summary.n_computed} computed, {summary.n_skipped} already done, "

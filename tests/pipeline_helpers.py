@@ -101,9 +101,9 @@ def assert_same_store(a: Path, b: Path) -> None:
 
 
 @contextmanager
-def dask_cluster(n_workers: int = 2):
-    """A real `dask scheduler` and `n_workers` single-threaded `dask worker` processes on 127.0.0.1;
-    yields the scheduler address once every worker has joined."""
+def dask_cluster(n_workers: int = 2, scheduler_file: Path | None = None):
+    """A real `dask scheduler` (writing `scheduler_file` if given) and `n_workers` single-threaded
+    `dask worker` processes on 127.0.0.1; yields the scheduler address once every worker has joined."""
     from dask.distributed import Client
 
     with socket.socket() as s:
@@ -112,7 +112,8 @@ def dask_cluster(n_workers: int = 2):
     address = f"tcp://127.0.0.1:{port}"
     quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     dask = str(BIN / "dask")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet)]
+    file_option = ["--scheduler-file", str(scheduler_file)] if scheduler_file else []
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard", *file_option], **quiet)]
     try:
         time.sleep(1.0)
         procs += [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"], **quiet) for _ in range(n_workers)]

@@ -4,6 +4,7 @@ client of any running scheduler (README, "Running on a cluster").
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -66,16 +67,32 @@ def note_slow_malloc(client) -> None:
               f"transform ~40 %; see README 'Running on a cluster'", file=sys.stderr)
 
 
-@contextmanager
-def dask_client(scheduler: str | None, workers: int | None):
-    """A client of the given scheduler, or of a fresh ``local_cluster`` (one worker per core by default)."""
+def _connect(scheduler: str | None, scheduler_file: str | None):
+    """A client of a running scheduler, named by address or by its scheduler file (JSON with its
+    "address", as ``dask scheduler --scheduler-file`` and dask-mpi write it)."""
     from dask.distributed import Client
 
-    if scheduler:
+    if scheduler_file is not None:
         try:
-            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
-        except (OSError, ValueError) as err:  # nothing listening (after the timeout), or not an address
-            raise InputError(f"cannot reach the Dask scheduler at {scheduler!r} ({describe(err)}); nothing was computed") from None
+            with open(scheduler_file) as handle:
+                scheduler = json.load(handle)["address"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise InputError(f"cannot read the scheduler file {scheduler_file!r} ({describe(err)}): expected the JSON file "
+                             "that 'dask scheduler --scheduler-file' writes; nothing was computed") from None
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, ValueError, TypeError) as err:  # nothing listening (after the timeout), or not an address
+        raise InputError(f"cannot reach the Dask scheduler at {scheduler!r} ({describe(err)}); nothing was computed") from None
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int | None, scheduler_file: str | None = None):
+    """A client of the given scheduler (address or scheduler file), or of a fresh ``local_cluster``
+    of `workers` processes (one per core by default)."""
+    from dask.distributed import Client
+
+    if scheduler or scheduler_file:
+        client = _connect(scheduler, scheduler_file)
         quiet = logging.getLogger("distributed.client")
         level = quiet.level
         quiet.setLevel(logging.CRITICAL)  # a lost scheduler is reported by the run (ClusterLost), not by reconnect tracebacks

@@ -47,18 +47,27 @@ class InputOptions:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run: scheduler address (None: a local cluster of `workers` processes, default one
-    per core), most maps per Dask task (None: ``planning.largest_batch``), stop at the first
-    failed map, show a progress bar."""
+    """How to run: scheduler address, or the scheduler file that ``dask scheduler
+    --scheduler-file``, dask-mpi and batch-system launchers write (neither: a local cluster of
+    `workers` processes); threads each map's transform uses (None: ``planning.local_layout``'s
+    rule on a local cluster, 1 on a remote one, whose workers should then have as many cores each);
+    most maps per Dask task (None: ``planning.largest_batch``); stop at the first failed map; show
+    a progress bar."""
 
     scheduler: str | None = None
     workers: int | None = None
     maps_per_task: int | None = None
     fail_fast: bool = False
     progress: bool = True
+    scheduler_file: str | None = None
+    threads_per_worker: int | None = None
 
     def __post_init__(self) -> None:
+        if self.scheduler and self.scheduler_file:
+            raise InputError("--scheduler and --scheduler-file name the scheduler twice: give one of them")
         if self.workers is not None and self.workers < 1:
             raise InputError(f"--workers must be >= 1, got {self.workers}")
+        if self.threads_per_worker is not None and self.threads_per_worker < 1:
+            raise InputError(f"--threads-per-worker must be >= 1, got {self.threads_per_worker}")
         if self.maps_per_task is not None and self.maps_per_task < 1:
             raise InputError(f"--maps-per-task must be >= 1, got {self.maps_per_task}")

@@ -30,3 +30,17 @@ def batches(indices: list[int], n_workers: int, largest: int) -> list[list[int]]
         out.append(indices[start : start + size])
         start += size
     return out
+
+
+def local_layout(n_maps: int, cores: int, workers: int | None = None, threads: int | None = None) -> tuple[int, int]:
+    """(worker processes, threads per map) of a local cluster for `n_maps` pending maps on `cores`
+    cores; what the user set is kept. The rule (README, "Threads"): maps in parallel first, since
+    separate processes scale almost perfectly and a map's transform only partly; so as many
+    workers as maps, up to the cores, and the cores left over shared out as threads, so that
+    workers x threads = cores. One big map on 2 cores: 1 worker x 2 threads; many maps: 2 x 1."""
+    cores = max(1, cores)
+    if workers is None:
+        workers = max(1, min(cores if threads is None else max(1, cores // threads), n_maps))
+    if threads is None:
+        threads = max(1, cores // workers)
+    return workers, threads

@@ -21,7 +21,7 @@ from pipeline.errors import ClusterLost, InputError, describe
 from pipeline.io.inputs import InputSpec
 from pipeline.run.cluster import dask_client
 from pipeline.run.options import InputOptions, RunOptions
-from pipeline.run.planning import batches, largest_batch
+from pipeline.run.planning import batches, largest_batch, local_layout
 from pipeline.run.tasks import scatter_files
 from pipeline.scattering.config import ScatteringConfig
 from pipeline.store.cache import Cache
@@ -160,12 +160,15 @@ def _run(cache: Cache, url: str, indices: list[int], only_indices: list[int] | N
         from dask.distributed import as_completed
         from tqdm import tqdm
 
-        with dask_client(run.scheduler, run.workers) as client:
+        remote = bool(run.scheduler or run.scheduler_file)
+        workers, threads = (None, run.threads_per_worker or 1) if remote else \
+            local_layout(len(pending), os.cpu_count() or 1, run.workers, run.threads_per_worker)
+        with dask_client(run.scheduler, workers, run.scheduler_file) as client:
             futures, items_of = [], {}
             for batch in batches(pending, sum(client.nthreads().values()), run.maps_per_task or largest_batch(config.L)):
                 items = [(i, sources[i]) for i in batch]
                 key = f"scatter-{batch[0]}-{tokenize(items, config.to_dict(), inputs.to_dict())}"
-                futures.append(client.submit(scatter_files, items, config, inputs, key=key))
+                futures.append(client.submit(scatter_files, items, config, inputs, threads, key=key))
                 items_of[key] = items
             with tqdm(total=len(pending), unit="map", disable=not run.progress, desc="scattering") as bar:
                 for finished in as_completed(futures).batches():

@@ -76,6 +76,7 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
     )
 
 
-def scatter_files(items: list[tuple[int, str]], config: ScatteringConfig, inputs: InputOptions) -> list[MapResult]:
-    """One Dask task: ``scatter_file`` for each (cache index, source) of a batch, in order."""
-    return [scatter_file(index, source, config, inputs) for index, source in items]
+def scatter_files(items: list[tuple[int, str]], config: ScatteringConfig, inputs: InputOptions, nthreads: int = 1) -> list[MapResult]:
+    """One Dask task: ``scatter_file`` for each (cache index, source) of a batch, in order, each
+    transform on `nthreads` threads."""
+    return [scatter_file(index, source, config, inputs, nthreads) for index, source in items]
