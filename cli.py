@@ -16,7 +16,7 @@ import sys
 import click
 
 from pipeline.errors import user_errors
-from pipeline.scattering.config import DEFAULT_ODD
+from pipeline.scattering.config import DEFAULT_ODD, PRECISIONS
 from pipeline.sphere.grids import RING_SCHEMES
 from pipeline.sphere.harmonic import HEALPIX_EPSILON
 
@@ -40,6 +40,8 @@ def scattering_options(command):
             click.option("--oversampling", type=float, default=2.0, show_default=True, help="Grid oversampling before each modulus (equivariance vs cost)."),
             click.option("--odd", default=",".join(DEFAULT_ODD), show_default=True, callback=_odd_kinds,
                          help="Sign-aware channel kinds (comma-separated: signed_square, cross), or 'none' for modulus scattering only."),
+            click.option("--precision", type=click.Choice(PRECISIONS), default="float64", show_default=True,
+                         help="Arithmetic of the oversampled grid passes (input analysis, filters and outputs stay float64)."),
         ]
     ):
         command = option(command)
@@ -72,7 +74,7 @@ def scattering_options(command):
 @click.option("--fail-fast", is_flag=True, help="Stop at the first map that fails.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @user_errors
-def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, ordering, field, npz_key, color, alpha, missing, bad_pixels,
+def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, precision, grid, ordering, field, npz_key, color, alpha, missing, bad_pixels,
                     healpix_epsilon, scheduler, scheduler_file, workers, threads_per_worker, maps_per_task, overwrite, fail_fast,
                     no_progress):
     """Scatter INPUTS (files, folders, globs or a manifest .csv) into the cache OUTPUT.
@@ -84,7 +86,7 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, grid, 
     from pipeline.run import InputOptions, RunOptions, preprocess
     from pipeline.scattering.config import ScatteringConfig
 
-    config = ScatteringConfig(L=L, lam=lam, J0=J0, depth=depth, oversampling=oversampling, odd=odd)
+    config = ScatteringConfig(L=L, lam=lam, J0=J0, depth=depth, oversampling=oversampling, odd=odd, precision=precision)
     field = int(field) if field is not None and field.isdigit() else field
     reader = ReaderOptions(grid=grid, ordering=ordering, field=field, npz_key=npz_key, bad_pixels=bad_pixels,
                            color=color, alpha=alpha)
@@ -118,7 +120,7 @@ def inspect_command(store, as_json):
         click.echo(json.dumps(s, indent=2))
         return
     c = s["config"]
-    click.echo(f"{store}: L={c['L']} lam={c['lam']:g} J0={c['J0']} depth={c['depth']} oversampling={c['oversampling']:g} "
+    click.echo(f"{store}: L={c['L']} lam={c['lam']:g} J0={c['J0']} depth={c['depth']} oversampling={c['oversampling']:g} precision={c.get('precision', 'float64')} "
                f"odd={','.join(c.get('odd', [])) or 'none'} (config {s['config_hash'][:12]})")
     kinds = ", ".join(f"{n} {k}" for k, n in s["channels_by_kind"].items())
     click.echo(f"  {s['n_paths']} channels ({kinds}) at L0={s['L0']}; maps: {s['maps']} ({s['done']} done, {s['failed']} failed, "

@@ -1,4 +1,5 @@
-"""Depth-2 scattering cost, memory and equivariance, as multiples of one SHT pair at the same L.
+"""Depth-2 scattering cost, memory and equivariance, as multiples of one SHT pair at the same L,
+in float64 and float32 grid-pass arithmetic (``ScatteringConfig.precision``).
 
 For each L: time per map of the full transform from a Gauss-Legendre map (input analysis included),
 time of one forward + inverse SHT pair on the same grid in the same process, their ratio, peak
@@ -18,6 +19,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -26,14 +28,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.memory import peak_rss_increase  # noqa: E402
-from pipeline.scattering.config import ScatteringConfig  # noqa: E402
+from pipeline.scattering.config import PRECISIONS, ScatteringConfig  # noqa: E402
 from pipeline.scattering.plan import cost_in_sht_pairs  # noqa: E402
 from pipeline.scattering.transform import ScatteringTransform  # noqa: E402
 from pipeline.sphere.alm import n_alm  # noqa: E402
 from pipeline.sphere.grids import RingGrid  # noqa: E402
 from pipeline.sphere.harmonic import alm_to_map, map_to_alm  # noqa: E402
 from pipeline.sphere.rotations import random_rotation  # noqa: E402
-from pipeline.testing import scattering_equivariance_error  # noqa: E402
+from pipeline.testing import relative_error_by_channel, scattering_equivariance_error  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_scattering.json"
 
@@ -72,8 +74,15 @@ def measure(config: ScatteringConfig, repeats: int, n_rotations: int, nthreads: 
     pair = best_time(lambda: alm_to_map(map_to_alm(sky, grid, L, nthreads=nthreads).alm, grid, L, nthreads=nthreads), repeats)
     scatter = best_time(lambda: st.from_map(sky, grid), repeats)
     errors = [scattering_equivariance_error(st, alm, random_rotation(rng)) for _ in range(n_rotations)]
+    versus_float64 = {}
+    if config.precision != "float64":
+        reference = ScatteringTransform(replace(config, precision="float64"), nthreads=nthreads).from_alm(alm).coefficients
+        versus_float64 = {f"{k} {d}": e for (k, d), e in relative_error_by_channel(
+            st.from_alm(alm).coefficients, reference, st.plan.kinds, st.paths).items()}
     return {
         "L": L,
+        "precision": config.precision,
+        "versus_float64": versus_float64,
         "oversampling": config.oversampling,
         "n_paths": len(st.paths),
         "sht_pair_s": pair,
@@ -88,12 +97,14 @@ def measure(config: ScatteringConfig, repeats: int, n_rotations: int, nthreads: 
 
 def print_table(title: str, rows: list[dict]) -> None:
     print(f"\n{title}")
-    print(f"{'L':>6} {'os':>5} {'paths':>5} {'SHT pair s':>10} {'scatter s':>10} {'ratio':>6} {'model':>6} {'mem/map':>8} {'eq d1':>9} {'eq d2':>9}")
+    print(f"{'L':>6} {'prec':>7} {'os':>5} {'paths':>5} {'SHT pair s':>10} {'scatter s':>10} {'ratio':>6} {'model':>6} {'mem/map':>8} "
+          f"{'eq d1':>9} {'eq d2':>9} {'vs f64 d2':>9}")
     for r in rows:
         e = r["equivariance"]
+        versus = f"{r['versus_float64']['modulus 2']:>9.2e}" if r["versus_float64"] else f"{'-':>9}"
         print(
-            f"{r['L']:>6} {r['oversampling']:>5.2f} {r['n_paths']:>5} {r['sht_pair_s']:>10.4f} {r['scattering_s']:>10.4f} "
-            f"{r['ratio']:>6.2f} {r['modelled_sht_pairs']:>6.2f} {r['peak_memory_over_input']:>8.2f} {e['modulus 1']:>9.2e} {e['modulus 2']:>9.2e}"
+            f"{r['L']:>6} {r['precision']:>7} {r['oversampling']:>5.2f} {r['n_paths']:>5} {r['sht_pair_s']:>10.4f} {r['scattering_s']:>10.4f} "
+            f"{r['ratio']:>6.2f} {r['modelled_sht_pairs']:>6.2f} {r['peak_memory_over_input']:>8.2f} {e['modulus 1']:>9.2e} {e['modulus 2']:>9.2e} {versus}"
         )
 
 
@@ -102,15 +113,17 @@ def print_table(title: str, rows: list[dict]) -> None:
 @click.option("--sweep-L", "sweep_L", type=int, default=1024, show_default=True, help="L of the oversampling sweep (0: none)")
 @click.option("--oversampling", "sweep", type=float, multiple=True, default=(1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0))
 @click.option("--nthreads", type=int, default=1, show_default=True)
+@click.option("--precision", "precisions", type=click.Choice(PRECISIONS), multiple=True, default=("float64", "float32"), show_default=True)
 @click.option("--quick", is_flag=True, help="one repeat, one rotation")
-def main(Ls, sweep_L, sweep, nthreads, quick):
+def main(Ls, sweep_L, sweep, nthreads, precisions, quick):
     repeats, n_rot = (1, 1) if quick else (3, 3)
     default = ScatteringConfig(L=1024)
     scaling = [
-        measure_in_fresh_process(ScatteringConfig(L=L, J0=default.J0), repeats if L < 2048 else 1, n_rot if L < 2048 else 1, nthreads, L)
-        for L in Ls
+        measure_in_fresh_process(ScatteringConfig(L=L, J0=default.J0, precision=p), repeats if L < 2048 else 1, n_rot if L < 2048 else 1, nthreads, L)
+        for L in Ls for p in precisions
     ]
-    print_table(f"Depth-2 scattering, default config (lam 2, J0 {default.J0}, oversampling {default.oversampling}), {nthreads} thread(s)", scaling)
+    print_table(f"Depth-2 scattering, default config (lam 2, J0 {default.J0}, oversampling {default.oversampling}, odd "
+                f"{','.join(default.odd)}), {nthreads} thread(s); 'vs f64 d2': float32 against float64, depth-2 modulus", scaling)
     rows = [measure_in_fresh_process(ScatteringConfig(L=sweep_L, oversampling=o), repeats, n_rot, nthreads, 1) for o in sweep] if sweep_L else []
     if rows:
         print_table(f"Oversampling sweep at L = {sweep_L}: equivariance error vs cost", rows)

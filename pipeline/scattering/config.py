@@ -17,6 +17,7 @@ MAX_DEPTH = 3
 ODD_KINDS = ("signed_square", "cross")
 """Sign-aware channel kinds (docs/scattering.md section 7): odd functionals of the map."""
 DEFAULT_ODD = ("signed_square", "cross")
+PRECISIONS = ("float64", "float32")
 
 
 def max_scale(L: int, lam: float) -> int:
@@ -43,6 +44,10 @@ class ScatteringConfig:
         ODD_KINDS: "signed_square" (W_j |W_j|) * Phi per scale, "cross" (W_j U) * Phi, the wavelet
         coefficient W_j of the map times W = U[p] * Psi_j of every path of depth >= 2; both are odd
         in the map, where every modulus path of depth >= 1 is even. () is modulus scattering.
+    precision: "float64" (default) or "float32": the arithmetic of the oversampled grid passes
+        (synthesis of each W, the modulus and products, their quadrature), where the modulus'
+        aliasing (~1e-3) is far above float32 rounding (~1e-7); the input analysis, the filters and
+        the outputs stay float64. Measured cost and error: benchmarks/bench_precision.py.
     """
 
     L: int
@@ -51,6 +56,7 @@ class ScatteringConfig:
     depth: int = 2
     oversampling: float = 2.0
     odd: tuple[str, ...] = DEFAULT_ODD
+    precision: str = "float64"
 
     def __post_init__(self) -> None:
         if not isinstance(self.L, int) or isinstance(self.L, bool) or self.L < 2:
@@ -72,6 +78,8 @@ class ScatteringConfig:
         if unknown:
             raise InputError(f"unknown odd channel kind(s) {unknown}: expected a subset of {list(ODD_KINDS)}")
         object.__setattr__(self, "odd", tuple(k for k in ODD_KINDS if k in self.odd))  # canonical order
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     @property
     def J(self) -> int:
@@ -88,7 +96,12 @@ class ScatteringConfig:
         return min(self.L, math.ceil(self.lam ** (j + 1) - 1e-12))
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"odd": list(self.odd)}
+        """Plain JSON; "precision" only when it is not float64, so that caches written before the
+        option existed keep their configuration and hash."""
+        d = asdict(self) | {"odd": list(self.odd)}
+        if d["precision"] == "float64":
+            del d["precision"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ScatteringConfig":
@@ -101,7 +114,8 @@ class ScatteringConfig:
 
     def hash(self) -> str:
         """sha256 of the canonical JSON of the configuration (stable across runs and machines); a
-        modulus-only configuration hashes without the "odd" key, as it did before that existed."""
+        modulus-only configuration hashes without the "odd" key, as it did before that existed (and
+        float64 without "precision", by ``to_dict``)."""
         d = self.to_dict()
         if not d["odd"]:
             del d["odd"]

@@ -88,7 +88,7 @@ class ScatteringTransform:
         c = self.config
         return (
             f"ScatteringTransform(L={c.L}, lam={c.lam:g}, J0={c.J0}, J={c.J}, depth={c.depth}, "
-            f"L0={c.L0}, n_paths={len(self.paths)}, oversampling={c.oversampling:g}, nthreads={self.nthreads})"
+            f"L0={c.L0}, n_paths={len(self.paths)}, oversampling={c.oversampling:g}, precision={c.precision}, nthreads={self.nthreads})"
         )
 
     def from_alm(self, alm: np.ndarray, L: int | None = None) -> ScatteringResult:
@@ -141,7 +141,8 @@ class ScatteringTransform:
             products = [("abs", (slot[i],), plan.nodes[i].L_out) for i in grid_pass.nodes]
             products += [(_OPERATION[plan.channels[ch].kind], tuple(slot[i] for i in plan.channels[ch].factors), c.L0)
                          for ch in grid_pass.odd_channels]
-            results = pointwise_analysis(W, grid_pass.L_wavelet, *grid_pass.grid, products, nthreads=nthreads)
+            results = pointwise_analysis(W, grid_pass.L_wavelet, *grid_pass.grid, products, nthreads=nthreads,
+                                         single=c.precision == "float32")
             for i, result in zip(grid_pass.nodes, results):
                 if children_left[i]:
                     U[i] = result

@@ -153,7 +153,7 @@ POINTWISE = ("abs", "signed_square", "product")
 
 def pointwise_analysis(
     alms: list[np.ndarray], L: int, ntheta: int, nphi: int, products: list[tuple[str, tuple[int, ...], int]],
-    *, nthreads: int = 1,
+    *, nthreads: int = 1, single: bool = False,
 ) -> list[np.ndarray]:
     """Coefficients of pointwise functions of bandlimit-L signals, each synthesised once.
 
@@ -165,10 +165,14 @@ def pointwise_analysis(
 
     The grid is processed in bands of rings (north and south rings in mirror pairs, so ducc0 keeps
     its equatorial symmetry), which bounds memory by one band per signal instead of the whole
-    oversampled grid and gives the same sums to rounding."""
+    oversampled grid and gives the same sums to rounding.
+
+    `single`: synthesis, pointwise functions and quadrature in float32 (ducc0's single-precision
+    transforms), the sums over bands accumulated in float64; the inputs and outputs stay complex128.
+    """
     theta = ducc0.misc.GL_thetas(ntheta)
-    weights = ducc0.misc.GL_weights(ntheta, nphi)
-    alms = [np.ascontiguousarray(a, dtype=np.complex128)[None] for a in alms]
+    weights = ducc0.misc.GL_weights(ntheta, nphi).astype(np.float32 if single else np.float64)
+    alms = [np.ascontiguousarray(a, dtype=np.complex64 if single else np.complex128)[None] for a in alms]
     outs = [np.zeros((1, n_alm(L_out)), dtype=np.complex128) for _, _, L_out in products]
     half = (ntheta + 1) // 2
     pairs_per_band = max(1, _BAND_BYTES // (2 * nphi * 8 * max(1, len(alms))))
