@@ -96,55 +96,62 @@ def ring_to_nested(values: np.ndarray, nside: int) -> np.ndarray:
     return _reorder(values, nside, "RING")
 
 
-def _check_map(values: np.ndarray, grid: Grid) -> np.ndarray:
-    if values.shape != grid.shape:
-        raise ValueError(f"map shape {values.shape} does not match grid {grid.describe()} (expected {grid.shape})")
-    return np.ascontiguousarray(values, dtype=np.float64)
-
-
-def map_to_alm(
-    values: np.ndarray,
+def analyse(
+    components: np.ndarray,
     grid: Grid,
     L: int,
+    spin: int = 0,
     *,
     nthreads: int = 1,
     epsilon: float = HEALPIX_EPSILON,
     maxiter: int = HEALPIX_MAXITER,
-) -> HarmonicAnalysis:
-    """Analyse one real map on `grid` to bandlimit L (lmax = L - 1)."""
+) -> tuple[np.ndarray, float | None, int | None]:
+    """(alm (ncomp, n_alm(L)), residual, iterations) of `components` (ncomp, *grid.shape): one real
+    map for spin 0, the two real components of a spin-`spin` field (e.g. Q, U) otherwise, whose
+    coefficients are then the gradient (E) and curl (B) parts in ducc0's (= healpy's) convention.
+    Exact on ring grids; iterative (LSMR, tolerance `epsilon`) on HEALPix, with its residual."""
     check_bandlimit(grid, L)
-    values = _check_map(values, grid)
+    values = np.ascontiguousarray(components, dtype=np.float64)  # no copy of a native float64 map
+    if values.shape[1:] != grid.shape:
+        raise ValueError(f"map shape {values.shape[1:]} does not match grid {grid.describe()} (expected {grid.shape})")
     scale = exact_scale(values)
     if scale != 1.0:
         values = values * scale
     if isinstance(grid, RingGrid):
-        alm = ducc0.sht.experimental.analysis_2d(
-            map=values[None], spin=0, lmax=L - 1, geometry=grid.ducc_geometry, nthreads=nthreads
-        )[0]
-        return HarmonicAnalysis(alm / scale if scale != 1.0 else alm, L)
+        alm = ducc0.sht.experimental.analysis_2d(map=values, spin=spin, lmax=L - 1, geometry=grid.ducc_geometry, nthreads=nthreads)
+        return (alm / scale if scale != 1.0 else alm), None, None
     if grid.ordering == "NESTED":
         values = nested_to_ring(values, grid.nside)
-    geom = _healpix_geometry(grid.nside)
     alm, _, iterations, residual, _ = ducc0.sht.pseudo_analysis(
-        map=values[None], lmax=L - 1, spin=0, nthreads=nthreads, maxiter=maxiter, epsilon=epsilon, **geom
+        map=values, lmax=L - 1, spin=spin, nthreads=nthreads, maxiter=maxiter, epsilon=epsilon, **_healpix_geometry(grid.nside)
     )
-    alm = alm[0] / scale if scale != 1.0 else alm[0]
-    return HarmonicAnalysis(alm, L, residual=float(residual), iterations=int(iterations))
+    return (alm / scale if scale != 1.0 else alm), float(residual), int(iterations)
+
+
+def synthesise(alm: np.ndarray, grid: Grid, L: int, spin: int = 0, *, nthreads: int = 1) -> np.ndarray:
+    """Maps (ncomp, *grid.shape) of coefficients (ncomp, n_alm(L)); the inverse of ``analyse``."""
+    if alm.shape[-1:] != (n_alm(L),):
+        raise ValueError(f"expected {n_alm(L)} coefficients for L = {L}, got shape {alm.shape}")
+    alm = np.ascontiguousarray(alm, dtype=np.complex128)
+    if isinstance(grid, RingGrid):
+        out = np.empty((len(alm),) + grid.shape)
+        ducc0.sht.experimental.synthesis_2d(alm=alm, map=out, spin=spin, lmax=L - 1, geometry=grid.ducc_geometry, nthreads=nthreads)
+        return out
+    values = ducc0.sht.synthesis(alm=alm, lmax=L - 1, spin=spin, nthreads=nthreads, **_healpix_geometry(grid.nside))
+    return ring_to_nested(values, grid.nside) if grid.ordering == "NESTED" else values
+
+
+def map_to_alm(values: np.ndarray, grid: Grid, L: int, **options) -> HarmonicAnalysis:
+    """Analyse one real map on `grid` to bandlimit L (lmax = L - 1); options of ``analyse``."""
+    alm, residual, iterations = analyse(np.asarray(values)[None], grid, L, **options)
+    return HarmonicAnalysis(alm[0], L, residual=residual, iterations=iterations)
 
 
 def alm_to_map(alm: np.ndarray, grid: Grid, L: int, *, nthreads: int = 1) -> np.ndarray:
     """Synthesise a real map on `grid` from complex-layout coefficients of bandlimit L."""
     if alm.shape != (n_alm(L),):
         raise ValueError(f"expected {n_alm(L)} coefficients for L = {L}, got shape {alm.shape}")
-    alm = np.ascontiguousarray(alm, dtype=np.complex128)[None]
-    if isinstance(grid, RingGrid):
-        out = np.empty((1,) + grid.shape)
-        ducc0.sht.experimental.synthesis_2d(
-            alm=alm, map=out, spin=0, lmax=L - 1, geometry=grid.ducc_geometry, nthreads=nthreads
-        )
-        return out[0]
-    values = ducc0.sht.synthesis(alm=alm, lmax=L - 1, spin=0, nthreads=nthreads, **_healpix_geometry(grid.nside))[0]
-    return ring_to_nested(values, grid.nside) if grid.ordering == "NESTED" else values
+    return synthesise(alm[None], grid, L, nthreads=nthreads)[0]
 
 
 POINTWISE = ("abs", "signed_square", "product")

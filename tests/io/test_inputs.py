@@ -84,11 +84,11 @@ def test_missing_empty_and_unknown_inputs(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     touch(empty / "readme.txt")
-    assert expansion_error([empty]) == f"{empty}: folder holds no map files (.fits, .fit, .fts, .npy, .npz)"
-    assert expansion_error([f"{tmp_path}/*.npy"]) == f"{tmp_path}/*.npy: pattern matches no map files (.fits, .fit, .fts, .npy, .npz)"
+    assert expansion_error([empty]) == f"{empty}: folder holds no map files (.fits, .fit, .fts, .npy, .npz, .png, .jpg, .jpeg, .tif, .tiff)"
+    assert expansion_error([f"{tmp_path}/*.npy"]) == f"{tmp_path}/*.npy: pattern matches no map files (.fits, .fit, .fts, .npy, .npz, .png, .jpg, .jpeg, .tif, .tiff)"
     assert expansion_error([tmp_path / "gone.npy"]) == f"{tmp_path / 'gone.npy'}: no such file, folder or manifest"
     assert expansion_error([empty / "readme.txt"]) == (
-        f"{empty / 'readme.txt'}: unknown file type '.txt': expected one of .fits, .fit, .fts, .npy, .npz"
+        f"{empty / 'readme.txt'}: unknown file type '.txt': expected one of .fits, .fit, .fts, .npy, .npz, .png, .jpg, .jpeg, .tif, .tiff"
     )
     assert expansion_error([]) == "no inputs given"
 
@@ -107,7 +107,7 @@ def test_missing_empty_and_unknown_inputs(tmp_path):
         ("path\na.npy\n \n", "row 3: empty path"),
         ("path\na.npy\n\nb.npy\n", "1 of 2 listed files do not exist (first: row 4: {folder}/b.npy); nothing was computed; "
                                   "--missing fail records them as failed maps and computes the rest"),
-        ("path\nnotes.txt\n", "row 2: {folder}/notes.txt: unknown file type '.txt': expected one of .fits, .fit, .fts, .npy, .npz"),
+        ("path\nnotes.txt\n", "row 2: {folder}/notes.txt: unknown file type '.txt': expected one of .fits, .fit, .fts, .npy, .npz, .png, .jpg, .jpeg, .tif, .tiff"),
     ],
 )
 def test_bad_manifests(tmp_path, text, message):

@@ -408,7 +408,7 @@ def test_missing_file_and_unknown_type(tmp_path):
     assert error_of(tmp_path / "nope.fits") == f"{tmp_path / 'nope.fits'}: file not found"
     text = tmp_path / "map.txt"
     text.write_text("1 2 3")
-    assert error_of(text) == f"{text}: unknown file type '.txt': expected one of .fits, .fit, .fts, .npy, .npz"
+    assert error_of(text) == f"{text}: unknown file type '.txt': expected one of .fits, .fit, .fts, .npy, .npz, .png, .jpg, .jpeg, .tif, .tiff"
 
 
 # ---------------------------------------------------------------- options
