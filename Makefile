@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: install lint test test-slow test-all bench bench-sign bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick reproduce-digits reproduce-digits-quick clean-cmb-maps clean
+.PHONY: install lint test test-slow test-all bench bench-sign bench-threads bench-digits bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick reproduce-digits reproduce-digits-quick clean-cmb-maps clean
 
 install: $(STAMP)
 
@@ -34,6 +34,12 @@ bench: install  ## benchmark tables (printed) and JSON under benchmarks/results/
 
 bench-sign: install  ## sign-aware channels at L = 1024: equivariance per kind and depth, cost against modulus-only
 	$(BIN)/python benchmarks/bench_sign_aware.py
+
+bench-threads: install  ## threads inside one map: 1 and 2 threads on one L = 4096 map
+	$(BIN)/python benchmarks/bench_threads.py
+
+bench-digits: install  ## equivariance on the digit images by scattering L, oversampling and quantisation
+	$(BIN)/python benchmarks/bench_digits_equivariance.py
 
 bench-pipeline: install  ## scatter-preprocess throughput, 1 vs 2 workers, overhead over the bare transform
 	$(BIN)/python benchmarks/bench_pipeline.py
