@@ -66,9 +66,10 @@ class DigitsExperiment:
 
     def __post_init__(self) -> None:
         self.dataset(), self.scattering()  # validated up front: one-line errors before any work
-        for name in ("n_seeds", "epochs"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("n_seeds", "epochs", "workers"):
+            value = getattr(self, name)
+            if not (value is None and name == "workers") and (not isinstance(value, int) or value < 1):
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
 
     @classmethod
     def quick(cls, **overrides) -> "DigitsExperiment":

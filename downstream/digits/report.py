@@ -80,7 +80,7 @@ def write_report(exp, metrics: dict, out: Path) -> None:
         "rotation per digit (R). Splits by digit (the same for both images of a digit): "
         f"{metrics['images']['train']} train, {metrics['images']['val']} val, {metrics['images']['test']} test digits.",
         f"Scattering: L = {exp.L} from the {exp.image_L} x {2 * exp.image_L} files, J0 = {exp.J0} (outputs at L0 = "
-        f"{2 ** exp.J0}), oversampling {exp.oversampling:g}, depth 2, sign-aware default channels, computed by "
+        f"{exp.scattering().L0}), oversampling {exp.oversampling:g}, depth 2, sign-aware default channels, computed by "
         "`scatter-preprocess` from the PNG files (why this L and oversampling: docs/digits-experiment.md section 3). "
         "Every model is trained with "
         f"{exp.n_seeds} seeds per training orientation (at most {exp.epochs} epochs, early stopping on the val "
@@ -93,7 +93,13 @@ def write_report(exp, metrics: dict, out: Path) -> None:
         *[f"| {NAMES[m]} | " + " | ".join(_cell(table[m][c]) for c in (*COLUMNS, "R/NR")) + " |" for m in METHODS],
         "",
         f"NR/R: trained on upright images, tested on the rotated images of the test digits. {n_test} test digits: "
-        f"a binomial standard error of at most {binomial:.3f} on each accuracy, beside the seed spread shown.",
+        f"a binomial standard error of at most {binomial:.3f} on each accuracy, beside the seed spread shown. "
+        "Per seed (runs near 0.10 are at chance: ten classes):",
+        "",
+        "| method | " + " | ".join(COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+        *[f"| {NAMES[m]} | " + " | ".join(", ".join(f"{a:.3f}" for a in table[m][c]["accuracy_seeds"]) for c in COLUMNS) + " |"
+          for m in METHODS],
         "",
         "## Rotation agreement",
         "",

@@ -13,7 +13,8 @@ Files, in ``<root>/<config.name>/``: ``upright/digit_NNNN.png`` and ``rotated/di
 (8-bit greyscale, L x 2L, cell-centred equirectangular, ink 16 -> 255), ``manifest.csv`` (columns
 path, label, split, digit, orientation, psi, theta, phi: the ZYZ Euler angles of the rotated
 copy) and ``provenance.json``, written last: a directory whose provenance matches the config is
-reused as it is, any other one is rewritten.
+reused as it is (with the caches made from it), any other one is emptied and written anew, so no
+cache of older images survives beside new ones.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import csv
 import json
 import os
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -57,6 +59,8 @@ class DigitsDatasetConfig:
             raise InputError(f"n_digits must be an integer in [50, {N_DIGITS}] or None (all), got {self.n_digits!r}")
         if not 5.0 <= self.half_width_deg <= 80.0:
             raise InputError(f"half_width_deg must be in [5, 80] degrees, got {self.half_width_deg!r}")
+        if self.n_digits == N_DIGITS:
+            object.__setattr__(self, "n_digits", None)  # all digits: one name, one directory
 
     @property
     def name(self) -> str:
@@ -103,7 +107,8 @@ def generate_digits(config: DigitsDatasetConfig, root: str | Path, progress: boo
         saved = json.loads(record.read_text())
         if {k: saved.get(k) for k in ("config", "method_version")} == {k: expected[k] for k in ("config", "method_version")}:
             return manifest
-        record.unlink()
+    if directory.exists():
+        shutil.rmtree(directory)  # images of another recipe, or a write that was interrupted, and any cache made from them
     for orientation in ORIENTATIONS:
         (directory / orientation).mkdir(parents=True, exist_ok=True)
     data = load_digits()

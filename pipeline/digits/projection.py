@@ -5,8 +5,10 @@ A digit of ``sklearn.datasets.load_digits`` is an 8 x 8 image of ink values 0..1
 on the tangent plane at the point (theta, phi) = (pi/2, pi) - the centre of an equirectangular
 image, looking "ahead" - spanning [-a, a]^2 with a = tan(half_width), and carried to the sphere by
 the gnomonic (central) projection: the direction v with v . c > 0 sees the plane point
-(v . e, v . n) / (v . c), c the patch centre, e east, n north. The ink between pixel centres is
-bilinear and falls to 0 over half a pixel beyond the edges. The spherical function is analysed
+(v . e, v . n) / (v . c), c the patch centre, e east, n north. The ink is bilinear between the
+pixel centres and zero beyond the outermost ones (scipy's ``map_coordinates`` in mode
+"constant"), so the outer half of each border pixel is cut; the beam below smooths that edge.
+The spherical function is analysed
 on a fine Fejer grid (bandlimit 4 L), truncated to bandlimit L and smoothed by the Gaussian beam
 b_l = exp(-l (l + 1) / (2 (L / 3)^2)) (b_{L-1} ~ 1e-2: no visible ringing at the cut). Rotations act
 on these coefficients exactly (Wigner-D, ``pipeline.sphere.rotations``), so an upright and a

@@ -2,23 +2,27 @@
 
 Pillow is the imaging library matplotlib already installs, reads every format asked for, and
 exposes the facts a careful reader needs (mode, bit depth, palette, EXIF tags) before decoding.
-An image is H x 2H pixels on a ring grid: ``f1`` (cell-centred, pixel centres half a pixel from the
-poles; the usual convention of 360-degree cameras and the default) or ``dh`` (first row on the
-north pole), declared with the reader options. Values are the stored (gamma-encoded) numbers,
+An image is H x 2H pixels on a ring grid: ``f1`` (cell-centred in latitude, the default) or ``dh``
+(first row on the north pole), declared with the reader options; column k is at longitude
+2 pi k / 2H (docs/inputs.md section 7: half a pixel from a camera's convention, a rotation about
+the pole). Values are the stored (gamma-encoded) numbers,
 scaled to [0, 1]: 8-bit / 255, 16-bit / 65535; bilevel images are 0 / 1, 32-bit float TIFFs are
 read as they are. Nothing is applied silently:
 
 - colour (RGB, or a palette, which is expanded to RGB) needs a declared rule ``color``: 'luminance'
   (ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B, in float64) or one channel 'R', 'G', 'B';
-- an alpha channel (RGBA, LA, a palette with transparency) needs ``alpha='ignore'`` (dropped);
+- an alpha channel (RGBA, LA, or a transparent colour: palette or PNG colour key) needs
+  ``alpha='ignore'`` (dropped);
 - an EXIF orientation other than 1 is refused: the pixels would have to be rotated to be upright,
   and that is the user's decision, not the reader's;
-- 16-bit colour, which Pillow decodes to 8 bits per channel, is refused rather than truncated.
+- 16-bit colour or grey with alpha, which Pillow decodes to 8 bits per channel, is refused rather
+  than truncated.
 """
 
 from __future__ import annotations
 
 import struct
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,7 +53,17 @@ def read_image(path: Path, options: ReaderOptions) -> Pixels:
     scheme = options.grid or "f1"
     if scheme not in IMAGE_GRIDS:
         raise InputError(f"a 360-degree image is read on grid f1 (cell-centred, the default) or dh (first row on the north pole), not {scheme!r}")
-    with parser_errors("readable image"), Image.open(path) as image:
+    try:
+        return _read(path, scheme, options)
+    except Image.DecompressionBombError as err:
+        raise InputError(f"{err}: Pillow refuses images above its decompression-bomb limit") from None
+
+
+def _read(path: Path, scheme: str, options: ReaderOptions) -> Pixels:
+    from PIL import Image
+
+    with parser_errors("readable image"), warnings.catch_warnings(), Image.open(path) as image:
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # large panoramas are what we read
         if image.format not in IMAGE_FORMATS:
             raise InputError(f"{image.format} images are not read: expected one of {', '.join(IMAGE_FORMATS)}")
         height, width = image.height, image.width
@@ -74,21 +88,23 @@ def _check_bit_depth(path: Path, image: Image.Image) -> None:
         with open(path, "rb") as handle:
             header = handle.read(26)
         bit_depth, color_type = struct.unpack(">BB", header[24:26])
-        deep_color = bit_depth == 16 and color_type in (2, 4, 6)
+        deep_color = bit_depth == 16 and color_type in (2, 4, 6)  # RGB, grey + alpha, RGBA
     elif image.format == "TIFF":
         bits = image.tag_v2.get(258, (8,))
         deep_color = len(bits) > 1 and max(bits) > 8
     else:
         deep_color = False
     if deep_color:
-        raise InputError("16-bit colour images are not read (the decoder would keep 8 bits per channel): save each "
-                         "channel as a 16-bit greyscale image, or the image as 8-bit colour")
+        raise InputError("16-bit colour or grey-with-alpha images are not read (the decoder would keep 8 bits per channel): "
+                         "save each channel as a 16-bit greyscale image, or the image as 8-bit colour")
 
 
 def _decode(image: Image.Image, options: ReaderOptions) -> np.ndarray:
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    channel = image.mode in ("RGBA", "LA", "PA")
+    has_alpha = channel or "transparency" in image.info  # a palette's or a PNG colour key
     if has_alpha and options.alpha != "ignore":
-        raise InputError(f"the image has an alpha channel (mode {image.mode}): declare alpha 'ignore' (--alpha ignore) to drop it")
+        what = "an alpha channel" if channel else "a transparent colour"
+        raise InputError(f"the image has {what} (mode {image.mode}): declare alpha 'ignore' (--alpha ignore) to drop it")
     if image.mode in ("P", "PA"):
         if options.color is None:
             raise InputError("a palette image holds indices into a colour table: declare a colour rule "

@@ -76,6 +76,8 @@ def _connect(scheduler: str | None, scheduler_file: str | None):
         try:
             with open(scheduler_file) as handle:
                 scheduler = json.load(handle)["address"]
+            if not isinstance(scheduler, str) or not scheduler:
+                raise ValueError(f"its address is {scheduler!r}")
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise InputError(f"cannot read the scheduler file {scheduler_file!r} ({describe(err)}): expected the JSON file "
                              "that 'dask scheduler --scheduler-file' writes; nothing was computed") from None

@@ -96,6 +96,11 @@ def ring_to_nested(values: np.ndarray, nside: int) -> np.ndarray:
     return _reorder(values, nside, "RING")
 
 
+def _check_components(n: int, spin: int) -> None:
+    if n != (1 if spin == 0 else 2):
+        raise ValueError(f"a spin-{spin} field has {1 if spin == 0 else 2} component(s), got {n}")
+
+
 def analyse(
     components: np.ndarray,
     grid: Grid,
@@ -111,6 +116,7 @@ def analyse(
     coefficients are then the gradient (E) and curl (B) parts in ducc0's (= healpy's) convention.
     Exact on ring grids; iterative (LSMR, tolerance `epsilon`) on HEALPix, with its residual."""
     check_bandlimit(grid, L)
+    _check_components(len(components), spin)
     values = np.ascontiguousarray(components, dtype=np.float64)  # no copy of a native float64 map
     if values.shape[1:] != grid.shape:
         raise ValueError(f"map shape {values.shape[1:]} does not match grid {grid.describe()} (expected {grid.shape})")
@@ -132,6 +138,7 @@ def synthesise(alm: np.ndarray, grid: Grid, L: int, spin: int = 0, *, nthreads: 
     """Maps (ncomp, *grid.shape) of coefficients (ncomp, n_alm(L)); the inverse of ``analyse``."""
     if alm.shape[-1:] != (n_alm(L),):
         raise ValueError(f"expected {n_alm(L)} coefficients for L = {L}, got shape {alm.shape}")
+    _check_components(len(alm), spin)
     alm = np.ascontiguousarray(alm, dtype=np.complex128)
     if isinstance(grid, RingGrid):
         out = np.empty((len(alm),) + grid.shape)

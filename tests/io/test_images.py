@@ -70,6 +70,7 @@ def _write_bad_images(folder, rng) -> dict[str, str]:
     Image.fromarray(grey).convert("LA").save(folder / "alpha.png")
     Image.fromarray(rgb).save(folder / "colour.png")
     Image.fromarray(grey).save(folder / "good.png")
+    Image.fromarray(grey).save(folder / "keyed.png", transparency=int(grey[0, 0]))  # a tRNS colour key
     whole = (folder / "good.png").read_bytes()
     (folder / "truncated.png").write_bytes(whole[: len(whole) // 2])
     rotated = Image.fromarray(rgb)
@@ -87,8 +88,9 @@ def _write_bad_images(folder, rng) -> dict[str, str]:
         "truncated.png": "not a readable image file (OSError: image file is truncated)",
         "exif.jpg": "EXIF orientation 6: the stored pixels are not upright and this reader never rotates them; rotate the "
                     "pixels and remove the tag (or set it to 1)",
-        "deep.png": "16-bit colour images are not read (the decoder would keep 8 bits per channel): save each channel as a "
-                    "16-bit greyscale image, or the image as 8-bit colour",
+        "deep.png": "16-bit colour or grey-with-alpha images are not read (the decoder would keep 8 bits per channel): save "
+                    "each channel as a 16-bit greyscale image, or the image as 8-bit colour",
+        "keyed.png": "the image has a transparent colour (mode L): declare alpha 'ignore' (--alpha ignore) to drop it",
     }
 
 
