@@ -15,6 +15,7 @@ import resource
 import time
 from functools import lru_cache
 
+import ducc0
 import numpy as np
 
 from pipeline.errors import InputError, describe
@@ -24,6 +25,14 @@ from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.transform import ScatteringTransform
 from pipeline.sphere.alm import power_spectrum, truncate
 from pipeline.store.format import MapResult, coefficients_digest
+
+
+def use_threads(nthreads: int) -> None:
+    """Make `nthreads` real in this process: ducc0 sizes its thread pool once, at import, from
+    OMP_NUM_THREADS, and Dask's nanny starts every worker with OMP_NUM_THREADS=1 (its
+    ``pre-spawn-environ``), so without this a worker runs any nthreads on one core."""
+    if ducc0.misc.thread_pool_size() < nthreads:
+        ducc0.misc.resize_thread_pool(nthreads)
 
 
 @lru_cache(maxsize=4)
@@ -80,4 +89,5 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
 def scatter_files(items: list[tuple[int, str]], config: ScatteringConfig, inputs: InputOptions, nthreads: int = 1) -> list[MapResult]:
     """One Dask task: ``scatter_file`` for each (cache index, source) of a batch, in order, each
     transform on `nthreads` threads."""
+    use_threads(nthreads)
     return [scatter_file(index, source, config, inputs, nthreads) for index, source in items]

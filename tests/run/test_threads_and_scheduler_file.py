@@ -4,6 +4,11 @@ through the file it wrote, and one-line errors for a bad file or a scheduler nam
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -18,6 +23,16 @@ from tests.pipeline_helpers import CONFIG_ARGS, dask_cluster, run_cli, store_con
 )
 def test_local_layout_puts_maps_in_parallel_first_and_shares_the_cores_left_as_threads(n_maps, cores, workers, threads, expected):
     assert local_layout(n_maps, cores, workers, threads) == expected
+
+
+def test_a_worker_started_with_one_openmp_thread_gets_the_threads_it_is_asked_for():
+    """Dask's nanny gives workers OMP_NUM_THREADS=1, from which ducc0 sizes its pool: before
+    ``use_threads``, --threads-per-worker 2 ran on one core."""
+    code = ("import ducc0; from pipeline.run.tasks import use_threads; before = ducc0.misc.thread_pool_size(); "
+            "use_threads(2); print(before, ducc0.misc.thread_pool_size())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            cwd=Path(__file__).resolve().parents[2], check=True)
+    assert result.stdout.split() == ["1", "2"]
 
 
 @pytest.mark.cli
