@@ -63,7 +63,7 @@ class Job:
 def train_config(job: Job) -> TrainConfig:
     config = replace(TrainConfig(epochs=job.epochs, in_memory=True, threads=1, seed=job.seed, patience=8),
                      **SCATTERING.get(job.method, {}))
-    return replace(config, bandlimits=(job.L0, job.L0)) if config.model == "cnn" else config
+    return config.at_input_bandlimit(job.L0)
 
 
 def _exactly_rotated_agreement(model, index, maps: DigitMaps, config: TrainConfig) -> float:

@@ -7,7 +7,7 @@ Everything that decides a training run (architecture, optimisation, split, seeds
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +128,11 @@ class TrainConfig:
             if not isinstance(data, dict):
                 raise InputError(f"training config {str(path)!r} must hold a JSON object")
         return cls.from_dict({**data, **{k: v for k, v in overrides.items() if v is not None}})
+
+    def at_input_bandlimit(self, L0: int) -> TrainConfig:
+        """The same run with every CNN block kept at the input bandlimit L0 instead of the default
+        halving (which leaves 2-4 at L0 = 8-16: docs/digits-experiment.md section 3)."""
+        return replace(self, bandlimits=(L0,) * len(self.channels)) if self.model == "cnn" else self
 
     def model_config(self, n_paths: int, L0: int, n_classes: int) -> ModelConfig:
         """The architecture for inputs of n_paths channels at bandlimit L0."""

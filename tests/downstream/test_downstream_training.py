@@ -157,3 +157,12 @@ def test_bad_training_options(small_cache, options, message):
 def test_training_needs_validation_maps(small_cache):
     with pytest.raises(InputError, match="no done, labelled maps in the 'val' split"):
         train(small_cache, TrainConfig(fractions=(1.0, 0.0, 0.0)), progress=False)
+
+
+def test_at_input_bandlimit_keeps_every_cnn_block_at_l0_and_leaves_the_mlp_alone():
+    from downstream.train.config import TrainConfig
+
+    assert TrainConfig(model="cnn", channels=(8, 8, 8)).at_input_bandlimit(16).bandlimits == (16, 16, 16)
+    assert TrainConfig(model="cnn").at_input_bandlimit(16).model_config(3, 16, 2).bandlimits == (16, 16)
+    assert TrainConfig(model="cnn").model_config(3, 16, 2).bandlimits == (8, 4)  # the default halves
+    assert TrainConfig(model="invariant_mlp").at_input_bandlimit(16) == TrainConfig(model="invariant_mlp")
