@@ -66,9 +66,9 @@ def scattering_options(command):
 @click.option("--healpix-epsilon", type=float, default=HEALPIX_EPSILON, show_default=True, help="Tolerance of the iterative HEALPix analysis.")
 @click.option("--scheduler", help="Address of a running dask.distributed scheduler (default: a local cluster).")
 @click.option("--scheduler-file", type=click.Path(), help="The JSON file a running scheduler wrote (dask scheduler --scheduler-file, dask-mpi).")
-@click.option("--workers", type=int, help="Local cluster worker processes (default: one per map, up to the cores).")
+@click.option("--workers", type=int, help="Local cluster worker processes (default: one per core; for maps of L >= 2048, one on all the cores).")
 @click.option("--threads-per-worker", type=int,
-              help="Threads of each map's transform (default local: the cores left when every map has a worker; remote: 1).")
+              help="Threads of each map's transform (default local: 1, all the cores for L >= 2048; remote: 1).")
 @click.option("--maps-per-task", type=int, help="Most maps per Dask task (default: about 1 s of work; batches shrink towards the end).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store written with another configuration.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first map that fails.")

@@ -50,7 +50,8 @@ class RunOptions:
     """How to run: scheduler address, or the scheduler file that ``dask scheduler
     --scheduler-file``, dask-mpi and batch-system launchers write (neither: a local cluster of
     `workers` processes); threads each map's transform uses (None: ``planning.local_layout``'s
-    rule on a local cluster, 1 on a remote one, whose workers should then have as many cores each);
+    rule on a local cluster, by bandlimit; 1 on a remote one, whose workers should then have as
+    many cores each);
     most maps per Dask task (None: ``planning.largest_batch``); stop at the first failed map; show
     a progress bar."""
 

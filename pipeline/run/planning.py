@@ -32,15 +32,22 @@ def batches(indices: list[int], n_workers: int, largest: int) -> list[list[int]]
     return out
 
 
-def local_layout(n_maps: int, cores: int, workers: int | None = None, threads: int | None = None) -> tuple[int, int]:
-    """(worker processes, threads per map) of a local cluster for `n_maps` pending maps on `cores`
-    cores; what the user set is kept. The rule (README, "Threads"): maps in parallel first, since
-    separate processes scale almost perfectly and a map's transform only partly; so as many
-    workers as maps, up to the cores, and the cores left over shared out as threads, so that
-    workers x threads = cores. One big map on 2 cores: 1 worker x 2 threads; many maps: 2 x 1."""
+LARGE_MAP_L = 2048
+"""Maps of at least this bandlimit (HEALPix nside >= 1024) are scattered with all the cores as
+threads by default: they take seconds to minutes each and their worker needs GiB of memory."""
+
+
+def local_layout(L: int, cores: int, workers: int | None = None, threads: int | None = None) -> tuple[int, int]:
+    """(worker processes, threads per map) of a local cluster for maps of bandlimit L on `cores`
+    cores; what the user set is kept. The rule (README, "Threads"): maps of L < LARGE_MAP_L run one
+    per core on one thread each (separate processes scale best); larger maps run one at a time on
+    all the cores (two threads on one L = 4096 map: 1.83x, benchmarks/PERFORMANCE.md), which also
+    keeps one large map's memory per machine. It depends on L and the cores only, never on how many
+    maps are pending, so every run on a cache uses the same thread count and a resumed run's maps
+    are the bytes a single run would have written."""
     cores = max(1, cores)
-    if workers is None:
-        workers = max(1, min(cores if threads is None else max(1, cores // threads), n_maps))
     if threads is None:
-        threads = max(1, cores // workers)
+        threads = 1 if L < LARGE_MAP_L else max(1, cores // (workers or 1))
+    if workers is None:
+        workers = max(1, cores // threads)
     return workers, threads

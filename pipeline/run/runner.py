@@ -162,7 +162,7 @@ def _run(cache: Cache, url: str, indices: list[int], only_indices: list[int] | N
 
         remote = bool(run.scheduler or run.scheduler_file)
         workers, threads = (None, run.threads_per_worker or 1) if remote else \
-            local_layout(len(pending), os.cpu_count() or 1, run.workers, run.threads_per_worker)
+            local_layout(config.L, os.cpu_count() or 1, run.workers, run.threads_per_worker)
         with dask_client(run.scheduler, workers, run.scheduler_file) as client:
             futures, items_of = [], {}
             for batch in batches(pending, sum(client.nthreads().values()), run.maps_per_task or largest_batch(config.L)):

@@ -1,10 +1,9 @@
 """The task run on Dask workers: read a few files, scatter each, return the results.
 
 Pure and idempotent (docs/pipeline-rules.md): the same file and configuration give the same
-result (the same bytes within a process for one thread count; across worker processes and thread
-counts, which the local layout chooses from the number of pending maps, equal to rounding: rare
-last-bit differences were observed, tests/run/test_threads_and_scheduler_file.py), so a task lost
-with a worker can simply run again. The filter bank and plan are built once per worker process (cached on the
+result (the same bytes for one thread count, which the local layout fixes from the bandlimit and
+the cores; across thread counts, and rarely across worker processes, equal to rounding:
+tests/run/test_threads_and_scheduler_file.py), so a task lost with a worker can simply run again. The filter bank and plan are built once per worker process (cached on the
 configuration), never per map.
 """
 

@@ -17,12 +17,13 @@ from tests.pipeline_helpers import CONFIG_ARGS, dask_cluster, run_cli, store_con
 
 
 @pytest.mark.parametrize(
-    ("n_maps", "cores", "workers", "threads", "expected"),
-    [(1, 2, None, None, (1, 2)), (2, 2, None, None, (2, 1)), (500, 2, None, None, (2, 1)), (3, 16, None, None, (3, 5)),
-     (1, 16, None, None, (1, 16)), (500, 16, None, 4, (4, 4)), (500, 16, 2, None, (2, 8)), (1, 2, 2, 3, (2, 3))],
+    ("L", "cores", "workers", "threads", "expected"),
+    [(1024, 2, None, None, (2, 1)), (2048, 2, None, None, (1, 2)), (8192, 16, None, None, (1, 16)), (256, 16, None, None, (16, 1)),
+     (4096, 2, 1, None, (1, 2)), (4096, 16, 4, None, (4, 4)), (256, 16, None, 4, (4, 4)), (32, 2, 1, None, (1, 1)),
+     (32, 2, 2, 3, (2, 3))],
 )
-def test_local_layout_puts_maps_in_parallel_first_and_shares_the_cores_left_as_threads(n_maps, cores, workers, threads, expected):
-    assert local_layout(n_maps, cores, workers, threads) == expected
+def test_local_layout_runs_large_maps_on_all_cores_and_small_ones_one_per_core(L, cores, workers, threads, expected):
+    assert local_layout(L, cores, workers, threads) == expected
 
 
 def test_a_worker_started_with_one_openmp_thread_gets_the_threads_it_is_asked_for():

@@ -59,7 +59,10 @@ def test_an_old_cache_resumes_and_appends(old):
     assert appended.returncode == 0, appended.stderr
     assert "1 computed, 3 already done" in appended.stdout
     g = zarr.open_group(str(old / "cache.zarr"), mode="r")
-    np.testing.assert_array_equal(g["coefficients"][3], g["coefficients"][0])
+    # map0 was scattered by an older version on another machine: equal to rounding, not bit for bit
+    # (on an AMD EPYC host the original code itself gives 1.8e-15 off a maximum of 2.5 here)
+    expected = g["coefficients"][0]
+    np.testing.assert_allclose(g["coefficients"][3], expected, rtol=0, atol=CROSS_PROCESS_ROUNDING * np.abs(expected).max())
     checked = run_cli("scatter-cache", "verify", "cache.zarr", cwd=old)
     assert checked.returncode == 0 and checked.stdout.strip() == "cache.zarr: ok (4 maps verified)"
     digests = g["maps/coefficients_sha256"][:]  # the record added by the run: empty for the old maps
