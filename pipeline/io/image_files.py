@@ -56,22 +56,23 @@ def read_image(path: Path, options: ReaderOptions) -> Pixels:
     try:
         return _read(path, scheme, options)
     except Image.DecompressionBombError as err:
-        raise InputError(f"{err}: Pillow refuses images above its decompression-bomb limit") from None
+        raise InputError(f"the image is above Pillow's decompression-bomb limit ({err})") from None
 
 
 def _read(path: Path, scheme: str, options: ReaderOptions) -> Pixels:
     from PIL import Image
 
-    with parser_errors("readable image"), warnings.catch_warnings(), Image.open(path) as image:
+    with parser_errors("readable image"), warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # large panoramas are what we read
-        if image.format not in IMAGE_FORMATS:
-            raise InputError(f"{image.format} images are not read: expected one of {', '.join(IMAGE_FORMATS)}")
-        height, width = image.height, image.width
-        if width != 2 * height:
-            raise InputError(f"a 360-degree image must be H x 2H pixels (equirectangular), got {height} x {width} (H x W)")
-        _check_orientation(image)
-        _check_bit_depth(path, image)
-        values = _decode(image, options)
+        with Image.open(path) as image:
+            if image.format not in IMAGE_FORMATS:
+                raise InputError(f"{image.format} images are not read: expected one of {', '.join(IMAGE_FORMATS)}")
+            height, width = image.height, image.width
+            if width != 2 * height:
+                raise InputError(f"a 360-degree image must be H x 2H pixels (equirectangular), got {height} x {width} (H x W)")
+            _check_orientation(image)
+            _check_bit_depth(path, image)
+            values = _decode(image, options)
     return Pixels(values, RingGrid(scheme, height, width))
 
 
@@ -83,7 +84,8 @@ def _check_orientation(image: Image.Image) -> None:
 
 
 def _check_bit_depth(path: Path, image: Image.Image) -> None:
-    """Refuse 16-bit colour: Pillow decodes it to 8 bits per channel without a word."""
+    """Refuse 16-bit colour and 16-bit grey with alpha: Pillow decodes them to 8 bits per channel
+    without a word."""
     if image.format == "PNG":
         with open(path, "rb") as handle:
             header = handle.read(26)

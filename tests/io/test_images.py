@@ -61,6 +61,17 @@ def test_images_may_be_declared_on_the_driscoll_healy_grid_only_besides_f1(tmp_p
         read_map(tmp_path / "map.png", ReaderOptions(grid="gl"))
 
 
+def test_images_above_the_decompression_bomb_limit_are_one_line_and_below_it_silent(tmp_path, monkeypatch, recwarn):
+    Image.fromarray(np.arange(2 * H * H, dtype=np.uint8).reshape(H, 2 * H)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", H * H)  # 2 H^2 pixels: above the limit, below twice it (a warning)
+    assert read_map(tmp_path / "big.png").values.shape == (H, 2 * H) and not recwarn.list
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", H * H // 4)
+    with pytest.raises(InputError) as err:
+        read_map(tmp_path / "big.png")
+    assert str(err.value) == (f"{tmp_path / 'big.png'}: the image is above Pillow's decompression-bomb limit (Image size "
+                              f"({2 * H * H} pixels) exceeds limit of {H * H // 2} pixels, could be decompression bomb DOS attack.)")
+
+
 def _write_bad_images(folder, rng) -> dict[str, str]:
     """name -> exact expected message (after the file path)."""
     grey = rng.integers(1, 255, size=(H, 2 * H), dtype=np.uint8)
