@@ -22,7 +22,7 @@ from downstream.train.config import TrainConfig
 
 SCATTERING = {"scattering_cnn": {"model": "cnn", "oversampling": 4.0}, "scattering_mlp": {"model": "invariant_mlp"}}
 """Training options of the scattering methods. The CNN keeps the cache's bandlimit L0 in both
-blocks (``train_config``) and takes its grid nonlinearity at oversampling 4: chosen on the val
+blocks (``TrainConfig.at_input_bandlimit``) and takes its grid nonlinearity at oversampling 4: chosen on the val
 digits of a quick run (val accuracy 0.71-0.74 with the default halving 8 -> 4 -> 2, 0.86 with
 8 -> 8 -> 8; upright/rotated agreement on val 0.96-0.98 at oversampling 2, 0.98-0.99 at 4)."""
 PLANAR = {"planar_cnn": False, "planar_cnn_augmented": True}
@@ -57,13 +57,11 @@ class Job:
     seed: int
     trained_on: str
     epochs: int
-    L0: int
 
 
 def train_config(job: Job) -> TrainConfig:
-    config = replace(TrainConfig(epochs=job.epochs, in_memory=True, threads=1, seed=job.seed, patience=8),
-                     **SCATTERING.get(job.method, {}))
-    return config.at_input_bandlimit(job.L0)
+    return replace(TrainConfig(epochs=job.epochs, in_memory=True, threads=1, seed=job.seed, patience=8),
+                   **SCATTERING.get(job.method, {}))
 
 
 def _exactly_rotated_agreement(model, index, maps: DigitMaps, config: TrainConfig) -> float:
@@ -88,9 +86,9 @@ def _scattering_job(cache: str, maps: DigitMaps, job: Job) -> dict:
     from downstream.data.index import read_cache_index
     from downstream.train.training import predict_maps, train
 
-    config = train_config(job)
-    result = train(cache, config, progress=False, maps=maps.select(job.trained_on))
     index = read_cache_index(cache)
+    config = train_config(job).at_input_bandlimit(index.L0)
+    result = train(cache, config, progress=False, maps=maps.select(job.trained_on))
     tested = {o: predict_maps(result.model, index, maps.select(o, "test"), config) for o in ("upright", "rotated")}
     exact = _exactly_rotated_agreement(result.model, index, maps, config) if job.trained_on == "upright" else None
     return {"predicted": tested, "exactly_rotated_agreement": exact, "epochs_run": result.metrics["epochs_run"], "seconds": result.metrics["seconds"],

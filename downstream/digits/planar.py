@@ -12,7 +12,7 @@ it also teaches the CNN some blur; that is what a user of a planar CNN would do.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,9 +30,6 @@ class PlanarConfig:
     n_classes: int
     channels: tuple[int, ...] = (16, 32, 64)
     hidden: int = 64
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"channels": list(self.channels)}
 
 
 class PlanarCNN(nn.Module):

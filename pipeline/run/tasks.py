@@ -3,7 +3,8 @@
 Pure and idempotent (docs/pipeline-rules.md): the same file and configuration give the same
 result (the same bytes for one thread count, which the local layout fixes from the bandlimit and
 the cores; across thread counts, and rarely across worker processes, equal to rounding:
-tests/run/test_threads_and_scheduler_file.py), so a task lost with a worker can simply run again. The filter bank and plan are built once per worker process (cached on the
+tests/run/test_threads_and_scheduler_file.py), so a task lost with a worker can simply run again.
+The filter bank and plan are built once per worker process (cached on the
 configuration), never per map.
 """
 
