@@ -16,7 +16,8 @@ import sys
 import click
 
 from pipeline.errors import user_errors
-from pipeline.scattering.config import DEFAULT_ODD, PRECISIONS
+from pipeline.scattering.config import DEFAULT_ODD, PRECISIONS, SPIN2_ROUTES
+from pipeline.sphere.fields import POL_CONVENTIONS
 from pipeline.sphere.grids import RING_SCHEMES
 from pipeline.sphere.harmonic import HEALPIX_EPSILON
 
@@ -27,6 +28,10 @@ EXIT_INCOMPLETE = 3
 
 def _odd_kinds(ctx, param, value):
     return () if value.strip() in ("", "none") else tuple(v.strip() for v in value.split(","))
+
+
+def _field_list(ctx, param, value):
+    return None if value is None else tuple(v.strip() for v in value.split(","))
 
 
 def scattering_options(command):
@@ -42,6 +47,8 @@ def scattering_options(command):
                          help="Sign-aware channel kinds (comma-separated: signed_square, cross), or 'none' for modulus scattering only."),
             click.option("--precision", type=click.Choice(PRECISIONS), default="float64", show_default=True,
                          help="Arithmetic of the oversampled grid passes (input analysis, filters and outputs stay float64)."),
+            click.option("--spin2-route", type=click.Choice(SPIN2_ROUTES), default="modulus", show_default=True,
+                         help="How a spin-2 pair (--fields with Q,U) is scattered: the spin-2 wavelet modulus, or E and B as scalar maps."),
         ]
     ):
         command = option(command)
@@ -55,6 +62,11 @@ def scattering_options(command):
 @click.option("--grid", type=click.Choice(["healpix", *RING_SCHEMES, "alm"]), help="Grid of .npy/.npz inputs (FITS: from the header; images: f1, or dh).")
 @click.option("--ordering", type=click.Choice(["RING", "NESTED"]), help="HEALPix ordering of .npy/.npz inputs.")
 @click.option("--field", help="FITS column holding the map (name or 0-based index).")
+@click.option("--fields", callback=_field_list,
+              help="Several fields per map, comma-separated names or 0-based indices: FITS columns (T,Q,U), sidecar-named rows of a .npy, image channels (R,G,B).")
+@click.option("--spin2", callback=_field_list, help="The two of --fields forming a spin-2 pair (default: Q,U or G1,G2 by name).")
+@click.option("--pol-convention", type=click.Choice(POL_CONVENTIONS),
+              help="Polarisation convention of the spin-2 pair (default: the FITS POLCCONV keyword or the sidecar; needed if neither says).")
 @click.option("--npz-key", help="Array of a .npz archive holding the map.")
 @click.option("--color", type=click.Choice(["luminance", "R", "G", "B"]),
               help="How a colour image becomes one map: luminance (ITU-R BT.601 luma) or one channel (default: colour refused).")
@@ -74,9 +86,9 @@ def scattering_options(command):
 @click.option("--fail-fast", is_flag=True, help="Stop at the first map that fails.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @user_errors
-def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, precision, grid, ordering, field, npz_key, color, alpha, missing, bad_pixels,
-                    healpix_epsilon, scheduler, scheduler_file, workers, threads_per_worker, maps_per_task, overwrite, fail_fast,
-                    no_progress):
+def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, precision, spin2_route, grid, ordering, field, fields, spin2,
+                    pol_convention, npz_key, color, alpha, missing, bad_pixels, healpix_epsilon, scheduler, scheduler_file, workers,
+                    threads_per_worker, maps_per_task, overwrite, fail_fast, no_progress):
     """Scatter INPUTS (files, folders, globs or a manifest .csv) into the cache OUTPUT.
 
     Rerunning the same command resumes: only maps not yet done are computed.
@@ -86,10 +98,11 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, precis
     from pipeline.run import InputOptions, RunOptions, preprocess
     from pipeline.scattering.config import ScatteringConfig
 
-    config = ScatteringConfig(L=L, lam=lam, J0=J0, depth=depth, oversampling=oversampling, odd=odd, precision=precision)
+    config = ScatteringConfig(L=L, lam=lam, J0=J0, depth=depth, oversampling=oversampling, odd=odd, precision=precision,
+                              spin2_route=spin2_route)
     field = int(field) if field is not None and field.isdigit() else field
     reader = ReaderOptions(grid=grid, ordering=ordering, field=field, npz_key=npz_key, bad_pixels=bad_pixels,
-                           color=color, alpha=alpha)
+                           color=color, alpha=alpha, fields=fields, spin2=spin2, pol_convention=pol_convention)
     run = RunOptions(scheduler=scheduler, workers=workers, maps_per_task=maps_per_task, fail_fast=fail_fast,
                      progress=not no_progress, scheduler_file=scheduler_file, threads_per_worker=threads_per_worker)
     input_options = InputOptions(reader, healpix_epsilon)
@@ -123,6 +136,8 @@ def inspect_command(store, as_json):
     click.echo(f"{store}: L={c['L']} lam={c['lam']:g} J0={c['J0']} depth={c['depth']} oversampling={c['oversampling']:g} precision={c.get('precision', 'float64')} "
                f"odd={','.join(c.get('odd', [])) or 'none'} (config {s['config_hash'][:12]})")
     kinds = ", ".join(f"{n} {k}" for k, n in s["channels_by_kind"].items())
+    if s["channels_by_field"]:
+        kinds += "; by field: " + ", ".join(f"{n} {f}" for f, n in s["channels_by_field"].items())
     click.echo(f"  {s['n_paths']} channels ({kinds}) at L0={s['L0']}; maps: {s['maps']} ({s['done']} done, {s['failed']} failed, "
                f"{s['pending']} pending); complete: {s['complete']}; updated {s['updated']}")
     if s["unreadable_status_chunks"]:

@@ -110,9 +110,11 @@ def write_cache(
     path_array[1:, 0] = np.arange(P - 1)
     array("paths", path_array, (P, 1), -1)
     kinds = ["modulus"] * P
-    if schema_version >= 2:
-        a = g.create_array("path_kinds", shape=(P,), dtype=str, compressors=_COMPRESSORS, dimension_names=("path",))
-        a[...] = np.array(kinds, dtype=object)
+    labels_of_paths = {"path_kinds": kinds, "path_fields": [""] * P}
+    for name, version in (("path_kinds", 2), ("path_fields", 3)):
+        if schema_version >= version:
+            a = g.create_array(name, shape=(P,), dtype=str, compressors=_COMPRESSORS, dimension_names=("path",))
+            a[...] = np.array(labels_of_paths[name], dtype=object)
     maps = g.create_group("maps")
     strings = {"source": [f"map_{i:05d}.npy" for i in range(N)], "sha256": [""] * N, "split": splits,
                "metadata": ["{}"] * N, "error": [""] * N}
@@ -132,6 +134,7 @@ def write_cache(
         "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
         "L0": L0, "n_paths": P, "paths": paths, "coefficient_layout": COEFFICIENT_LAYOUT,
         **({"path_kinds": kinds} if schema_version >= 2 else {}),
+        **({"path_fields": [""] * P, "input_spectra": []} if schema_version >= 3 else {}),
         "input": {"grid": "synthetic"}, "provenance": {"writer": "tests/synthetic_cache.py"},
         "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:00Z",
         "complete": bool(np.all(status == 1)),

@@ -57,9 +57,15 @@ class CacheIndex:
     def kinds(self) -> tuple[str, ...]:
         return self.layout.kinds
 
-    def select(self, max_depth: int | None = None, kinds: tuple[str, ...] | None = None) -> np.ndarray:
-        """Indices of the channels of depth <= max_depth and of one of `kinds` (None: all)."""
-        return self.layout.select(max_depth, kinds)
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The field label of each channel ("" for single-field caches)."""
+        return self.layout.fields
+
+    def select(self, max_depth: int | None = None, kinds: tuple[str, ...] | None = None,
+               fields: tuple[str, ...] | None = None) -> np.ndarray:
+        """Indices of the channels of depth <= max_depth, of one of `kinds` and from one of `fields` (None: all)."""
+        return self.layout.select(max_depth, kinds, fields)
 
 
 def open_cache(path: str) -> zarr.Group:

@@ -43,6 +43,7 @@ def _string_list(ctx, param, value):
 @click.option("--model", type=click.Choice(MODEL_KINDS), help="Classifier [cnn].")
 @click.option("--max-depth", type=int, help="Use only scattering paths of at most this depth; 0 = the low-passed map alone [all].")
 @click.option("--kinds", callback=_string_list, help="Use only cache channels of these kinds, e.g. modulus [all].")
+@click.option("--fields", callback=_string_list, help="Use only cache channels from these fields, e.g. T or E,B,Q+iU [all].")
 @click.option("--channels", callback=_number_list(int), help="Channels per equivariant block, e.g. 16,16.")
 @click.option("--bandlimits", callback=_number_list(int), help="Output bandlimit per block [halving].")
 @click.option("--oversampling", type=float, help="Grid bandlimit / signal bandlimit of each nonlinearity [2].")

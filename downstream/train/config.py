@@ -32,6 +32,8 @@ class TrainConfig:
         low-resolution spherical CNN baseline).
     kinds: use only the cache channels of these kinds (None: all; ["modulus"]: modulus
         scattering alone, without the sign-aware channels; cache_format.md).
+    fields: use only the cache channels from these fields (``path_fields``, e.g. ["T"] or
+        ["E", "B", "Q+iU"]; None: all).
     channels, bandlimits, oversampling, activation, hidden: see :class:`ModelConfig`.
     epochs, patience: at most `epochs`; stop after `patience` epochs without a lower validation
         loss, keeping the best epoch's weights.
@@ -48,6 +50,7 @@ class TrainConfig:
     model: str = "cnn"
     max_depth: int | None = None
     kinds: tuple[str, ...] | None = None
+    fields: tuple[str, ...] | None = None
     channels: tuple[int, ...] = (16, 16)
     bandlimits: tuple[int, ...] | None = None
     oversampling: float = 2.0
@@ -69,15 +72,17 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        for name in ("channels", "fractions", "bandlimits", "kinds"):
+        for name in ("channels", "fractions", "bandlimits", "kinds", "fields"):
             value = getattr(self, name)
-            if value is None and name in ("bandlimits", "kinds"):
+            if value is None and name in ("bandlimits", "kinds", "fields"):
                 continue
             if not isinstance(value, (list, tuple)):
                 raise InputError(f"{name} must be a list, got {value!r}")
             object.__setattr__(self, name, tuple(value))
         if self.kinds is not None and (not self.kinds or not set(self.kinds) <= set(CHANNEL_KINDS)):
             raise InputError(f"kinds must be a non-empty subset of {list(CHANNEL_KINDS)} or null, got {list(self.kinds)}")
+        if self.fields is not None and not (self.fields and all(isinstance(f, str) for f in self.fields)):
+            raise InputError(f"fields must be a non-empty list of field labels or null, got {list(self.fields)}")
         if self.model not in MODEL_KINDS:
             raise InputError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
         if self.activation not in ACTIVATIONS:
@@ -104,9 +109,12 @@ class TrainConfig:
 
     def input_channels(self, index) -> np.ndarray:
         """Indices of the cache channels (of a ``CacheIndex``) this run trains on."""
-        selected = index.select(self.max_depth, self.kinds)
+        if self.fields is not None and not set(self.fields) <= set(index.fields):
+            raise InputError(f"cache {index.path!r} has no channels of field(s) {sorted(set(self.fields) - set(index.fields))}: "
+                             f"its fields are {sorted(set(index.fields))}")
+        selected = index.select(self.max_depth, self.kinds, self.fields)
         if len(selected) == 0:
-            raise InputError(f"cache {index.path!r} has no channels of kinds {self.kinds} and depth <= {self.max_depth}")
+            raise InputError(f"cache {index.path!r} has no channels of kinds {self.kinds}, fields {self.fields} and depth <= {self.max_depth}")
         return selected
 
     @classmethod

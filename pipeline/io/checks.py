@@ -43,9 +43,10 @@ PARSER_ERRORS = (
 
 @dataclass(frozen=True, eq=False)
 class Pixels:
-    values: np.ndarray  # our own float64 copy, filled in place by the bad-pixel policy
+    values: np.ndarray  # our own float64 copy, filled in place by the bad-pixel policy; (n_fields, *grid.shape) for several fields
     grid: Grid
     coverage: str = ""  # set for partial-sky files
+    pol_convention: str | None = None  # as the file declares it (FITS POLCCONV, sidecar pol_convention)
 
 
 @dataclass(frozen=True, eq=False)

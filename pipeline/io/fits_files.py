@@ -39,7 +39,7 @@ def read_fits(path: Path, options: ReaderOptions) -> Pixels | Harmonics:
         holds, grid = ("harmonic coefficients", "alm") if is_alm else ("a HEALPix map", "healpix")
         if options.grid not in (None, grid):
             raise InputError(f"the file holds {holds} but the options declare grid = {options.grid!r}")
-        return _alm_table(table) if is_alm else _healpix_table(table, options)
+        return _alm_table(table) if is_alm else _healpix_table(table, options, hdul[0].header)
 
 
 def _alm_table(table: fits.BinTableHDU) -> Harmonics:
@@ -84,24 +84,44 @@ def _header_nside(header: fits.Header) -> int | None:
     return nside
 
 
+COLUMN_ALIASES = {"T": "TEMPERATURE"}
+
+
 def _select_column(names: list[str], field: str | int | None) -> str:
+    """The column `field` names: its 0-based index, its name, or the start of one name before "_"
+    (Q: Q_POLARISATION or Q_STOKES; T also TEMPERATURE)."""
     if field is None:
         if len(names) != 1:
             raise InputError(f"the table has {len(names)} map columns ({', '.join(names)}): choose one with field (a name or a 0-based index)")
         return names[0]
-    if isinstance(field, int):
-        if field < len(names):
-            return names[field]
+    if isinstance(field, int) or field.isdigit():
+        if int(field) < len(names):
+            return names[int(field)]
     else:
-        matches = [name for name in names if name.upper() == field.upper()]
-        if matches:
+        key = field.upper()
+        matches = [name for name in names if name.upper() == key] or [
+            name for name in names if name.upper().startswith(key + "_") or name.upper() == COLUMN_ALIASES.get(key)]
+        if len(matches) == 1:
             return matches[0]
+        if matches:
+            raise InputError(f"field {field!r} matches several map columns ({', '.join(matches)}): name one exactly")
     raise InputError(f"field {field!r} names no map column: the table has {', '.join(names)}")
 
 
-def _healpix_table(table: fits.BinTableHDU, options: ReaderOptions) -> Pixels:
-    """Full-sky (INDXSCHM = IMPLICIT) or partial-sky (EXPLICIT: PIXEL column) HEALPix table."""
+def _selected_columns(names: list[str], options: ReaderOptions) -> list[str]:
+    if options.fields is None:
+        return [_select_column(names, options.field)]
+    selected = [_select_column(names, f) for f in options.fields]
+    if len(set(selected)) != len(selected):
+        raise InputError(f"fields {', '.join(map(str, options.fields))} name the columns {', '.join(selected)}: a column twice")
+    return selected
+
+
+def _healpix_table(table: fits.BinTableHDU, options: ReaderOptions, primary: fits.Header) -> Pixels:
+    """Full-sky (INDXSCHM = IMPLICIT) or partial-sky (EXPLICIT: PIXEL column) HEALPix table, one
+    column or (options.fields) several, stacked (n_fields, npix)."""
     header = table.header
+    convention = header.get("POLCCONV", primary.get("POLCCONV"))
     pixtype = str(header.get("PIXTYPE", "HEALPIX")).strip().upper()
     if pixtype != "HEALPIX":
         raise InputError(f"PIXTYPE = {pixtype!r} in the header: not a HEALPix map")
@@ -109,8 +129,11 @@ def _healpix_table(table: fits.BinTableHDU, options: ReaderOptions) -> Pixels:
     nside = _header_nside(header)
     explicit = str(header.get("INDXSCHM", "IMPLICIT")).strip().upper() == "EXPLICIT"
     names = [name for name in table.columns.names if not (explicit and name.upper() == "PIXEL")]
-    column = table.data.field(_select_column(names, options.field))
-    check_dtype(column.dtype, "healpix")
+    columns = [table.data.field(name) for name in _selected_columns(names, options)]
+    for column in columns:
+        check_dtype(column.dtype, "healpix")
+    column = columns[0]
+    convention = None if convention is None else str(convention)
     if not explicit:
         if nside is None:
             grid = HealpixGrid.from_npix(column.size, ordering)
@@ -118,7 +141,8 @@ def _healpix_table(table: fits.BinTableHDU, options: ReaderOptions) -> Pixels:
             grid = HealpixGrid(nside, ordering)
             if column.size != grid.npix:
                 raise InputError(f"{column.size} pixels do not match NSIDE = {nside}: expected 12 * NSIDE**2 = {grid.npix}")
-        return Pixels(np.array(column, dtype=np.float64).reshape(-1), grid)  # the one copy: >f4 -> float64
+        values = np.stack([np.asarray(c, dtype=np.float64).reshape(-1) for c in columns])  # the one copy: >f4 -> float64
+        return Pixels(values if options.fields else values[0], grid, pol_convention=convention)
     if nside is None:
         raise InputError("partial-sky (EXPLICIT) table without NSIDE in the header")
     if "PIXEL" not in (name.upper() for name in table.columns.names):
@@ -134,6 +158,7 @@ def _healpix_table(table: fits.BinTableHDU, options: ReaderOptions) -> Pixels:
     n_observed = int(np.count_nonzero(observed))
     if n_observed != pixels.size:
         raise InputError("PIXEL indices repeat: each pixel may appear once")
-    values = np.full(grid.npix, UNSEEN)
-    values[pixels] = column.reshape(-1)
-    return Pixels(values, grid, f"partial-sky file: {n_observed} of {grid.npix} pixels observed, the rest set to UNSEEN")
+    values = np.full((len(columns), grid.npix), UNSEEN)
+    values[:, pixels] = np.stack([c.reshape(-1) for c in columns])
+    return Pixels(values if options.fields else values[0], grid,
+                  f"partial-sky file: {n_observed} of {grid.npix} pixels observed, the rest set to UNSEEN", convention)

@@ -10,7 +10,8 @@ scaled to [0, 1]: 8-bit / 255, 16-bit / 65535; bilevel images are 0 / 1, 32-bit 
 read as they are. Nothing is applied silently:
 
 - colour (RGB, or a palette, which is expanded to RGB) needs a declared rule ``color``: 'luminance'
-  (ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B, in float64) or one channel 'R', 'G', 'B';
+  (ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B, in float64) or one channel 'R', 'G', 'B'; or
+  ``fields`` (e.g. R, G, B): several channels, each read as ``color`` would read it alone;
 - an alpha channel (RGBA, LA, or a transparent colour: palette or PNG colour key) needs
   ``alpha='ignore'`` (dropped);
 - an EXIF orientation other than 1 is refused: the pixels would have to be rotated to be upright,
@@ -113,13 +114,25 @@ def _decode(image: Image.Image, options: ReaderOptions) -> np.ndarray:
                              "(--color luminance, R, G or B) to read it through its palette")
         image = image.convert("RGBA" if has_alpha else "RGB")
     if image.mode in ("RGB", "RGBA"):
-        return _from_color(np.asarray(image, dtype=np.float64)[..., :3] / 255.0, options.color)
+        rgb = np.asarray(image, dtype=np.float64)[..., :3] / 255.0
+        return _channels(rgb, options.fields) if options.fields else _from_color(rgb, options.color)
+    if options.fields:
+        raise InputError(f"fields {', '.join(map(str, options.fields))} are the channels of a colour image; this one is mode {image.mode}")
     if image.mode == "LA":
         return np.ascontiguousarray(np.asarray(image, dtype=np.float64)[..., 0]) / 255.0
     if image.mode not in _SCALE:
         raise InputError(f"image mode {image.mode} is not read: expected greyscale (8- or 16-bit), bilevel, "
                          "32-bit float, RGB or a palette")
     return np.asarray(image, dtype=np.float64) / _SCALE[image.mode]
+
+
+def _channels(rgb: np.ndarray, fields: tuple) -> np.ndarray:
+    """The colour channels named by `fields` (R, G, B), each exactly as ``color`` = that channel reads it."""
+    names = [str(f).upper() for f in fields]
+    unknown = [f for f in names if f not in ("R", "G", "B")]
+    if unknown:
+        raise InputError(f"the fields of a colour image are its channels R, G, B, got {', '.join(map(str, fields))}")
+    return np.stack([_from_color(rgb, name) for name in names])
 
 
 def _from_color(rgb: np.ndarray, rule: str | None) -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,25 +22,63 @@ if TYPE_CHECKING:
 
 
 
-def _declared(path: Path, options: ReaderOptions) -> ReaderOptions:
-    """Options completed by the sidecar ``<stem>.json``, if any; a disagreement is an error."""
+SIDECAR_KEYS = ("grid", "ordering", "fields", "pol_convention")
+"""Keys of a sidecar: the grid, the HEALPix ordering, the names of the fields along the array's
+leading axis (several fields per file), the polarisation convention of its spin-2 pair."""
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """What a sidecar declares about the array itself (the rest completes the options)."""
+
+    field_names: tuple[str, ...] | None = None
+    pol_convention: str | None = None
+
+
+def _declared(path: Path, options: ReaderOptions) -> tuple[ReaderOptions, Sidecar]:
+    """Options completed by the sidecar ``<stem>.json``, if any (a disagreement is an error), and
+    the sidecar's field names and convention."""
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():
-        return options
+        return options, Sidecar()
     try:
         content = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise InputError(f"sidecar {sidecar.name} is not readable JSON ({err})") from err
-    if not isinstance(content, dict) or not set(content) <= {"grid", "ordering"}:
-        raise InputError(f"sidecar {sidecar.name} must be a JSON object with keys 'grid' and (for HEALPix) 'ordering' only")
-    declared = {key: value for key, value in content.items() if value is not None}
+    if not isinstance(content, dict) or not set(content) <= set(SIDECAR_KEYS):
+        raise InputError(f"sidecar {sidecar.name} must be a JSON object with keys {', '.join(SIDECAR_KEYS)} only")
+    names = content.get("fields")
+    if names is not None and not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)):
+        raise InputError(f"sidecar {sidecar.name}: fields must be a list of the names of the array's leading axis, got {names!r}")
+    declared = {key: value for key, value in content.items() if value is not None and key in ("grid", "ordering")}
     for key, value in declared.items():
         if getattr(options, key) not in (None, value):
             raise InputError(f"the sidecar {sidecar.name} declares {key} = {value!r} but the options declare {getattr(options, key)!r}")
     try:
-        return replace(options, **declared)
+        options = replace(options, **declared)
     except InputError as err:
         raise InputError(f"sidecar {sidecar.name}: {err}") from None
+    return options, Sidecar(tuple(names) if names else None, content.get("pol_convention"))
+
+
+def _field_rows(n_rows: int, options: ReaderOptions, sidecar: Sidecar) -> list[int]:
+    """Rows of the leading axis holding options.fields: indices, or names from the sidecar."""
+    names = [n.upper() for n in sidecar.field_names or ()]
+    if sidecar.field_names is not None and len(names) != n_rows:
+        raise InputError(f"the sidecar names {len(names)} fields for an array of {n_rows} along its leading axis")
+    rows = []
+    for f in options.fields:
+        token = str(f)
+        if token.isdigit() and int(token) < n_rows:
+            rows.append(int(token))
+        elif token.upper() in names:
+            rows.append(names.index(token.upper()))
+        else:
+            held = f"named {', '.join(sidecar.field_names)}" if sidecar.field_names else f"indices 0..{n_rows - 1} (no fields in a sidecar)"
+            raise InputError(f"field {token!r} is not in the array: its leading axis holds {held}")
+    if len(set(rows)) != len(rows):
+        raise InputError(f"fields {', '.join(map(str, options.fields))} name a row twice")
+    return rows
 
 
 def _npy_grid(shape: tuple[int, ...], options: ReaderOptions, sidecar: str) -> Grid | int:
@@ -59,7 +97,7 @@ def _npy_grid(shape: tuple[int, ...], options: ReaderOptions, sidecar: str) -> G
     return HealpixGrid.from_npix(shape[0], options.ordering)
 
 
-def _read_npy_stream(fp, nbytes: int, options: ReaderOptions, sidecar: str) -> Pixels | Harmonics:
+def _read_npy_stream(fp, nbytes: int, options: ReaderOptions, sidecar: Sidecar, sidecar_name: str) -> Pixels | Harmonics:
     """One .npy stream of `nbytes` bytes: header validated before any data are read."""
     version = np.lib.format.read_magic(fp)
     if version not in ((1, 0), (2, 0)):
@@ -67,25 +105,30 @@ def _read_npy_stream(fp, nbytes: int, options: ReaderOptions, sidecar: str) -> P
     read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     shape, _, dtype = read_header(fp)
     check_dtype(dtype, options.grid)
-    grid = _npy_grid(shape, options, sidecar)
+    several = options.fields is not None and options.grid != "alm"
+    if several and len(shape) < 2:
+        raise InputError(f"fields are read from an array with a leading field axis, got shape {shape}")
+    grid = _npy_grid(shape[1:] if several else shape, options, sidecar_name)
+    rows = _field_rows(shape[0], options, sidecar) if several else None
     check_complete(math.prod(shape) * dtype.itemsize, nbytes - fp.tell())
     fp.seek(0)
     array = np.lib.format.read_array(fp, allow_pickle=False)
     if options.grid == "alm":
         return Harmonics(np.ascontiguousarray(array, dtype=np.complex128), grid)
-    return Pixels(np.ascontiguousarray(array, dtype=np.float64), grid)
+    values = np.ascontiguousarray(array if rows is None else array[rows], dtype=np.float64)
+    return Pixels(values, grid, pol_convention=sidecar.pol_convention)
 
 
 def read_numpy(path: Path, fmt: str, options: ReaderOptions) -> Pixels | Harmonics:
-    options = _declared(path, options)
-    sidecar = path.with_suffix(".json").name
+    options, sidecar = _declared(path, options)
+    name = path.with_suffix(".json").name
     if fmt == "npy":
         with parser_errors("valid .npy"), open(path, "rb") as fp:
-            return _read_npy_stream(fp, path.stat().st_size, options, sidecar)
+            return _read_npy_stream(fp, path.stat().st_size, options, sidecar, name)
     with parser_errors("valid .npz"), zipfile.ZipFile(path) as archive:
         member = _npz_member(archive, options.npz_key)
         with archive.open(member) as fp:
-            return _read_npy_stream(fp, member.file_size, options, sidecar)
+            return _read_npy_stream(fp, member.file_size, options, sidecar, name)
 
 
 def _npz_member(archive: zipfile.ZipFile, key: str | None) -> zipfile.ZipInfo:

@@ -14,7 +14,8 @@ Every problem with a file is one ``InputError`` whose message starts with the fi
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from pipeline.io.checks import (
 from pipeline.io.fits_files import read_fits
 from pipeline.io.image_files import ALPHA_RULES, COLOR_RULES, read_image
 from pipeline.io.numpy_files import read_numpy
+from pipeline.sphere.fields import POL_CONVENTIONS, FieldSet, check_pol_convention
 from pipeline.sphere.grids import Grid
 from pipeline.sphere.harmonic import peak_magnitude
 
@@ -57,6 +59,15 @@ class ReaderOptions:
     color: how a colour image becomes one map: 'luminance' (ITU-R BT.601 luma) or one channel
         'R', 'G', 'B' (None: colour images are refused; greyscale images need no rule).
     alpha: 'refuse' (default) an image with an alpha channel, or 'ignore' (drop the channel).
+    fields: two or more fields read together (docs/inputs.md section 8), by name or 0-based index:
+        FITS columns (a name also matches a column named NAME_..., e.g. Q matches Q_POLARISATION
+        and Q_STOKES; T matches TEMPERATURE), the leading axis of a .npy / .npz array (named in
+        its sidecar's "fields"), or image channels R, G, B. Exclusive with `field` and `color`.
+    spin2: the two of `fields` that form a spin-2 pair (None: Q, U or G1, G2 by name;
+        ``pipeline.sphere.fields``).
+    pol_convention: 'COSMO' or 'IAU' for the spin-2 pair (None: from the file, the FITS POLCCONV
+        keyword or the sidecar; a spin-2 pair with neither is refused). IAU maps are read into
+        COSMO (U -> -U), the harmonic layer's convention.
     """
 
     grid: str | None = None
@@ -66,8 +77,14 @@ class ReaderOptions:
     bad_pixels: str = "refuse"
     color: str | None = None
     alpha: str = "refuse"
+    fields: tuple[str | int, ...] | None = None
+    spin2: tuple[str | int, str | int] | None = None
+    pol_convention: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("fields", "spin2"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.grid is not None and self.grid not in GRIDS:
             raise InputError(f"grid must be one of {', '.join(GRIDS)} (or None: from the file), got {self.grid!r}")
         if self.ordering is not None and self.ordering not in ORDERINGS:
@@ -85,18 +102,37 @@ class ReaderOptions:
             raise InputError(f"color must be one of {', '.join(COLOR_RULES)} (or None: colour images refused), got {self.color!r}")
         if self.alpha not in ALPHA_RULES:
             raise InputError(f"alpha must be one of {', '.join(ALPHA_RULES)}, got {self.alpha!r}")
+        if self.fields is None:
+            if self.spin2 is not None or self.pol_convention is not None:
+                raise InputError("spin2 and pol_convention apply to maps read with several fields (fields)")
+            return
+        if self.field is not None or self.color is not None:
+            raise InputError(f"fields reads several fields: it excludes {'field' if self.field is not None else 'color'}")
+        if self.pol_convention is not None and self.pol_convention not in POL_CONVENTIONS:
+            raise InputError(f"pol_convention must be one of {', '.join(POL_CONVENTIONS)} (or None: from the file), got {self.pol_convention!r}")
+        pair = self.field_set.spin2  # validates the fields and their pair
+        if self.pol_convention is not None and pair is None:
+            raise InputError(f"pol_convention applies to a spin-2 pair, and fields {', '.join(map(str, self.fields))} hold none")
+
+    @property
+    def field_set(self) -> FieldSet | None:
+        """The declared fields and their spin-2 pair, or None for single-field inputs."""
+        return None if self.fields is None else FieldSet.declare(self.fields, self.spin2)
 
     def to_dict(self) -> dict:
-        """Plain JSON; the image rules only when set, so caches written before they existed still resume."""
+        """Plain JSON; the image and field rules only when set, so caches written before they existed still resume."""
         d = asdict(self)
-        for name, default in (("color", None), ("alpha", "refuse")):
+        for name, default in (("color", None), ("alpha", "refuse"), ("fields", None), ("spin2", None), ("pol_convention", None)):
             if d[name] == default:
                 del d[name]
+        for name in ("fields", "spin2"):
+            if name in d:
+                d[name] = list(d[name])
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ReaderOptions":
-        unknown = set(d) - {f.name for f in fields(cls)}
+        unknown = set(d) - {f.name for f in dataclass_fields(cls)}
         if unknown:
             raise InputError(f"unknown reader options: {', '.join(sorted(unknown))}")
         return cls(**d)
@@ -116,6 +152,8 @@ class MapData:
     mask_description: str
     sha256: str
     source: str
+    fields: FieldSet | None = None
+    """With ReaderOptions.fields: `values` is (n_fields, *grid.shape), a spin-2 pair in COSMO convention."""
 
 
 def map_format(path: str | Path) -> str:
@@ -145,12 +183,19 @@ def read_map(path: str | Path, options: ReaderOptions = ReaderOptions()) -> MapD
         readers = {"fits": read_fits, "image": read_image}
         read = readers[fmt](path, options) if fmt in readers else read_numpy(path, fmt, options)
         if isinstance(read, Harmonics):
+            if options.fields is not None:
+                raise InputError("harmonic coefficients are read one field per file: fields applies to maps")
             return MapData(values=None, grid=None, alm=_checked_alm(read.alm), alm_L=read.L, masked_fraction=0.0,
                            mask_description="harmonic input", sha256=sha256, source=source)
-        masked_fraction, description = _apply_bad_pixel_policy(read.values, options.bad_pixels, read.coverage)
+        fields = options.field_set
+        if fields is not None and fields.spin2 is not None:
+            where = "POLCCONV keyword" if fmt == "fits" else f"pol_convention in the sidecar {path.with_suffix('.json').name}"
+            if check_pol_convention(read.pol_convention, options.pol_convention, where) == "IAU":
+                read.values[fields.spin2[1]] *= -1.0  # IAU -> COSMO: U changes sign
+        masked_fraction, description = _apply_bad_pixel_policy(read.values, options.bad_pixels, read.coverage, fields)
         read.values.flags.writeable = False
         return MapData(values=read.values, grid=read.grid, alm=None, alm_L=None, masked_fraction=masked_fraction,
-                       mask_description=description, sha256=sha256, source=source)
+                       mask_description=description, sha256=sha256, source=source, fields=fields)
     except InputError as err:
         raise InputError(f"{source}: {err}") from err.__cause__
 
@@ -166,25 +211,29 @@ def _checked_alm(alm: np.ndarray) -> np.ndarray:
     return alm
 
 
-def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str) -> tuple[float, str]:
-    """Find NaN / inf / UNSEEN pixels, refuse or fill them (in place); (masked fraction, description)."""
+def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str, fields: FieldSet | None) -> tuple[float, str]:
+    """Find NaN / inf / UNSEEN pixels (in any field), refuse or fill them (in place, each field with
+    its own mean); (masked fraction, description)."""
     bad = ~np.isfinite(values)
     bad |= (values >= UNSEEN_LOW) & (values <= UNSEEN_HIGH)
-    n_bad, npix = int(np.count_nonzero(bad)), values.size
+    if fields is not None:
+        bad = bad.any(axis=0)
+    n_bad, npix = int(np.count_nonzero(bad)), bad.size
     note = f" ({coverage})" if coverage else ""
     if n_bad == npix:
         raise InputError(f"all {npix} pixels are NaN, inf or UNSEEN{note}: nothing to analyse")
     summary = f"{n_bad} of {npix} pixels ({100 * n_bad / npix:.3g} %) are NaN, inf or UNSEEN{note}"
     if n_bad and policy == "refuse":
         raise InputError(f"{summary}; the bad-pixel policy is 'refuse': choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels")
-    if n_bad:
-        mean = float(np.mean(values, where=~bad))
-        values[bad] = mean
-        description = f"{summary}, filled with the mean of the valid pixels ({mean:.6g})"
-    else:
-        description = "no masked pixels"
-    high, low = values.max(), values.min()
-    if high == low:
-        raise InputError(CONSTANT_MAP)
-    check_magnitude(max(high, -low))
+    layers = [values] if fields is None else list(values)
+    means = []
+    for layer in layers if n_bad else ():
+        means.append(float(np.mean(layer, where=~bad)))
+        layer[bad] = means[-1]
+    description = f"{summary}, filled with the mean of the valid pixels ({', '.join(f'{m:.6g}' for m in means)})" if n_bad else "no masked pixels"
+    for k, layer in enumerate(layers):
+        high, low = layer.max(), layer.min()
+        if high == low:
+            raise InputError(CONSTANT_MAP if fields is None else f"field {fields.names[k]!r}: {CONSTANT_MAP}")
+        check_magnitude(max(high, -low))
     return n_bad / npix, description

@@ -73,12 +73,12 @@ def open_or_create_cache(url: str, config: ScatteringConfig, inputs: InputOption
     created, before it held any map, is created again by the same command."""
     stored = inputs.to_dict()
     if holds_nothing(url):
-        return Cache.create(url, config, stored, overwrite=overwrite)
+        return Cache.create(url, config, stored, overwrite=overwrite, fields=inputs.reader.field_set)
     if not is_cache(url):
         raise InputError(f"{url} exists and is not a scattering cache: choose a new output path (--overwrite replaces only a cache)")
     interrupted = interrupted_creation(url)
     if overwrite or (interrupted and interrupted.get("config") == config.to_dict() and interrupted.get("input") == stored):
-        return Cache.create(url, config, stored, overwrite=True)
+        return Cache.create(url, config, stored, overwrite=True, fields=inputs.reader.field_set)
     cache = Cache.open(url, mode="r+")
     if cache.config != config:
         hint = ""

@@ -19,11 +19,12 @@ import ducc0
 import numpy as np
 
 from pipeline.errors import InputError, describe
-from pipeline.io.readers import read_map
+from pipeline.io.readers import MapData, read_map
 from pipeline.run.options import InputOptions
 from pipeline.scattering.config import ScatteringConfig
-from pipeline.scattering.transform import ScatteringTransform
-from pipeline.sphere.alm import power_spectrum, truncate
+from pipeline.scattering.fields import FieldScattering
+from pipeline.scattering.transform import ScatteringTransform, channel_means
+from pipeline.sphere.alm import power_spectrum, real_power_spectrum, truncate
 from pipeline.store.format import MapResult, coefficients_digest
 
 
@@ -45,25 +46,10 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
     one path from a read input to coefficients); any failure (a problem with the input, or an
     unexpected error such as running out of memory) becomes MapResult.error, one line."""
     start = time.perf_counter()
-    st = _transform(config, nthreads)
     try:
         data = read_map(source, inputs.reader)
-        residual = np.nan
-        if data.alm is not None:
-            if data.alm_L < config.L:
-                raise InputError(f"{source}: coefficients have bandlimit L = {data.alm_L}, below the configured L = {config.L}")
-            result = st.from_alm(data.alm, data.alm_L)
-            alm = truncate(data.alm, data.alm_L, config.L)
-        else:
-            result = st.from_map(data.values, data.grid, epsilon=inputs.healpix_epsilon)
-            (analysis,) = result.analysis
-            if analysis.residual is not None:
-                residual = analysis.residual
-                if not math.isfinite(residual):
-                    raise InputError(f"the iterative HEALPix analysis failed (residual {residual}, {analysis.iterations} iterations)")
-            alm = analysis.alm
-        outputs = {"coefficients": result.coefficients, "means": result.means, "power_spectra": result.power_spectra,
-                   "input_power_spectra": power_spectrum(alm, config.L)}
+        scatter = _scatter_fields if data.fields is not None else _scatter_map
+        outputs, residual = scatter(data, config, inputs, nthreads)
         overflowed = [name for name, values in outputs.items() if not np.isfinite(values).all()]
         if overflowed:  # never stored as data, whatever passed the reader's checks
             raise InputError(f"the scattering produced non-finite {', '.join(overflowed)}")
@@ -84,6 +70,39 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
         seconds=time.perf_counter() - start,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     )
+
+
+def _scatter_map(data: MapData, config: ScatteringConfig, inputs: InputOptions, nthreads: int) -> tuple[dict, float]:
+    """The outputs of a map (or coefficients) of one field and the residual of its HEALPix analysis (NaN if none)."""
+    st = _transform(config, nthreads)
+    residual = np.nan
+    if data.alm is not None:
+        if data.alm_L < config.L:
+            raise InputError(f"{data.source}: coefficients have bandlimit L = {data.alm_L}, below the configured L = {config.L}")
+        result = st.from_alm(data.alm, data.alm_L)
+        alm = truncate(data.alm, data.alm_L, config.L)
+    else:
+        result = st.from_map(data.values, data.grid, epsilon=inputs.healpix_epsilon)
+        (analysis,) = result.analysis
+        if analysis.residual is not None:
+            residual = analysis.residual
+            if not math.isfinite(residual):
+                raise InputError(f"the iterative HEALPix analysis failed (residual {residual}, {analysis.iterations} iterations)")
+        alm = analysis.alm
+    return {"coefficients": result.coefficients, "means": result.means, "power_spectra": result.power_spectra,
+            "input_power_spectra": power_spectrum(alm, config.L)}, residual
+
+
+def _scatter_fields(data: MapData, config: ScatteringConfig, inputs: InputOptions, nthreads: int) -> tuple[dict, float]:
+    """The outputs of a map of several fields (``pipeline.scattering.fields``) and the largest
+    residual of its HEALPix analyses (NaN on ring grids)."""
+    result = FieldScattering(config, data.fields, nthreads).from_map(data.values, data.grid, epsilon=inputs.healpix_epsilon)
+    residuals = [a.residual for a in result.analysis if a.residual is not None]
+    if residuals and not all(math.isfinite(r) for r in residuals):
+        raise InputError(f"the iterative HEALPix analysis failed (residuals {residuals})")
+    outputs = {"coefficients": result.coefficients, "means": channel_means(result.coefficients),
+               "power_spectra": real_power_spectrum(result.coefficients, config.L0), "input_power_spectra": result.input_power_spectra}
+    return outputs, max(residuals, default=np.nan)
 
 
 def scatter_files(items: list[tuple[int, str]], config: ScatteringConfig, inputs: InputOptions, nthreads: int = 1) -> list[MapResult]:

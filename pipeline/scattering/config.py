@@ -18,6 +18,9 @@ ODD_KINDS = ("signed_square", "cross")
 """Sign-aware channel kinds (docs/scattering.md section 7): odd functionals of the map."""
 DEFAULT_ODD = ("signed_square", "cross")
 PRECISIONS = ("float64", "float32")
+SPIN2_ROUTES = ("modulus", "eb")
+"""How a spin-2 pair (Q, U) is scattered (docs/scattering.md section 8): "modulus", the tree of
+the spin-2 wavelet modulus |Q_j + iU_j|; "eb", its E and B modes each scattered as a scalar map."""
 
 
 def max_scale(L: int, lam: float) -> int:
@@ -49,6 +52,9 @@ class ScatteringConfig:
         aliasing (~1e-3) is far above float32 rounding (~1e-7); the input analysis, the filters and
         the outputs stay float64. Measured cost and error: ``benchmarks/bench_scattering.py``
         (benchmarks/PERFORMANCE.md: 8 % faster at L = 1024, 3e-8 from float64).
+    spin2_route: how the spin-2 pair of a multi-field input is scattered, one of SPIN2_ROUTES
+        ("modulus": the spin-2 wavelet modulus, default; "eb": E and B as two scalar maps); no
+        effect on spin-0 inputs.
     """
 
     L: int
@@ -58,6 +64,7 @@ class ScatteringConfig:
     oversampling: float = 2.0
     odd: tuple[str, ...] = DEFAULT_ODD
     precision: str = "float64"
+    spin2_route: str = "modulus"
 
     def __post_init__(self) -> None:
         if not isinstance(self.L, int) or isinstance(self.L, bool) or self.L < 2:
@@ -81,6 +88,8 @@ class ScatteringConfig:
         object.__setattr__(self, "odd", tuple(k for k in ODD_KINDS if k in self.odd))  # canonical order
         if self.precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.spin2_route not in SPIN2_ROUTES:
+            raise InputError(f"spin2_route must be one of {', '.join(SPIN2_ROUTES)}, got {self.spin2_route!r}")
 
     @property
     def J(self) -> int:
@@ -97,11 +106,12 @@ class ScatteringConfig:
         return min(self.L, math.ceil(self.lam ** (j + 1) - 1e-12))
 
     def to_dict(self) -> dict:
-        """Plain JSON; "precision" only when it is not float64, so that caches written before the
-        option existed keep their configuration and hash."""
+        """Plain JSON; "precision" and "spin2_route" only when not the default, so that caches
+        written before these options existed keep their configuration and hash."""
         d = asdict(self) | {"odd": list(self.odd)}
-        if d["precision"] == "float64":
-            del d["precision"]
+        for name, default in (("precision", "float64"), ("spin2_route", "modulus")):
+            if d[name] == default:
+                del d[name]
         return d
 
     @classmethod

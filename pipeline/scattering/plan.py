@@ -16,6 +16,12 @@ where w_j = W[(j,)] / sigma_j is the map's wavelet coefficient in units of its o
 sphere, sigma_j^2 = ||W[(j,)]||^2 / (4 pi) (rotation invariant, computed from the coefficients),
 so that every channel is homogeneous of degree 1 in the map like the modulus paths.
 
+A spin-2 input (``spin=2``: the E and B coefficients of Q + iU, docs/scattering.md section 8) has
+the same tree: its wavelet coefficients W[(j,)] are spin-2 fields Q_j + iU_j and U[(j,)] =
+|Q_j + iU_j| (the polarised intensity at scale j, a spin-0 signal), from which the tree goes on as
+for a scalar map. Its depth-0 channels are E * Phi and B * Phi (component 0 and 1 of the root);
+the odd kinds, products of a scalar field's own W, are not made for it.
+
 Every W with last scale j has bandlimit L_j and is synthesised on one Gauss-Legendre grid per
 scale, so each grid pass makes every pointwise product of that scale from one synthesis per W.
 Passes run from the largest scale down: a node's parent always has a larger last scale.
@@ -62,11 +68,13 @@ class Channel:
     factors: node indices whose W are multiplied pointwise ((node,) for the modulus; (j, j) for
     the signed square, whose second factor enters as |W|; (j, node) for the cross channel); the
     first factor of an odd channel is divided by its rms sigma_j.
+    component: for the root channel of a spin-2 input, 0 (E * Phi) or 1 (B * Phi); else 0.
     """
 
     kind: str
     path: tuple[int, ...]
     factors: tuple[int, ...]
+    component: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class ScatteringPlan:
     nodes: tuple[PathNode, ...]
     channels: tuple[Channel, ...]
     passes: tuple[GridPass, ...]
+    spin: int = 0
 
     @property
     def paths(self) -> tuple[tuple[int, ...], ...]:
@@ -129,15 +138,23 @@ def _tree(config: ScatteringConfig) -> tuple[PathNode, ...]:
     return tuple(nodes)
 
 
+SPINS = (0, 2)
+
+
 @lru_cache(maxsize=32)
-def scattering_plan(config: ScatteringConfig) -> ScatteringPlan:
-    """The nodes, the output channels (in output order) and the grid passes (in execution order)."""
+def scattering_plan(config: ScatteringConfig, spin: int = 0) -> ScatteringPlan:
+    """The nodes, the output channels (in output order) and the grid passes (in execution order)
+    for a spin-0 map or (spin=2) the E and B coefficients of a spin-2 field."""
+    if spin not in SPINS:
+        raise ValueError(f"spin must be one of {SPINS}, got {spin!r}")
     nodes = _tree(config)
     index_of = {node.path: i for i, node in enumerate(nodes)}
     channels = [Channel(MODULUS, node.path, (i,)) for i, node in enumerate(nodes)]
-    if "signed_square" in config.odd:
+    if spin == 2:
+        channels.insert(1, Channel(MODULUS, (), (0,), component=1))
+    if "signed_square" in config.odd and spin == 0:
         channels += [Channel("signed_square", node.path, (i, i)) for i, node in enumerate(nodes) if len(node.path) == 1]
-    if "cross" in config.odd:
+    if "cross" in config.odd and spin == 0:
         channels += [Channel("cross", node.path, (index_of[node.path[-1:]], i)) for i, node in enumerate(nodes)
                      if len(node.path) >= 2]
     passes = []
@@ -146,7 +163,7 @@ def scattering_plan(config: ScatteringConfig) -> ScatteringPlan:
         if members:
             odd = tuple(c for c, channel in enumerate(channels) if channel.kind != MODULUS and channel.factors[-1] in members)
             passes.append(GridPass(j, nodes[members[0]].L_wavelet, nodes[members[0]].grid, members, odd))
-    return ScatteringPlan(nodes, tuple(channels), tuple(passes))
+    return ScatteringPlan(nodes, tuple(channels), tuple(passes), spin)
 
 
 def cost_in_sht_pairs(config: ScatteringConfig) -> float:

@@ -23,11 +23,11 @@ from functools import cached_property
 import numpy as np
 
 from pipeline.scattering.config import ScatteringConfig
-from pipeline.scattering.plan import scattering_plan
+from pipeline.scattering.plan import MODULUS, scattering_plan
 from pipeline.scattering.wavelets import filter_bank
 from pipeline.sphere.alm import apply_l_filter, complex_to_real, n_alm, real_power_spectrum, squared_norm, truncate
 from pipeline.sphere.grids import Grid
-from pipeline.sphere.harmonic import HarmonicAnalysis, exact_scale, map_to_alm, pointwise_analysis
+from pipeline.sphere.harmonic import HarmonicAnalysis, analyse, exact_scale, pointwise_analysis
 
 _OPERATION = {"signed_square": "signed_square", "cross": "product"}
 
@@ -45,21 +45,27 @@ class ScatteringResult:
     paths: tuple[tuple[int, ...], ...]
     coefficients: np.ndarray
     analysis: tuple[HarmonicAnalysis, ...] = ()
+    spin: int = 0
 
     @property
     def kinds(self) -> tuple[str, ...]:
         """The kind of each channel ("modulus", "signed_square", "cross"), parallel to paths."""
-        return scattering_plan(self.config).kinds
+        return scattering_plan(self.config, self.spin).kinds
 
     @property
     def means(self) -> np.ndarray:
         """Mean of each S[p] f over the sphere, (..., n_paths): rotation invariant."""
-        return self.coefficients[..., 0] / math.sqrt(4 * math.pi)
+        return channel_means(self.coefficients)
 
     @property
     def power_spectra(self) -> np.ndarray:
         """Power spectrum C_l of each S[p] f, (..., n_paths, L0): rotation invariant."""
         return real_power_spectrum(self.coefficients, self.config.L0)
+
+
+def channel_means(coefficients: np.ndarray) -> np.ndarray:
+    """Mean over the sphere of each channel's signal from its real coefficients (..., n, L0**2)."""
+    return coefficients[..., 0] / math.sqrt(4 * math.pi)
 
 
 class ScatteringTransform:
@@ -73,10 +79,11 @@ class ScatteringTransform:
     (13, 64)
     """
 
-    def __init__(self, config: ScatteringConfig, nthreads: int = 1):
+    def __init__(self, config: ScatteringConfig, nthreads: int = 1, spin: int = 0):
         self.config = config
         self.nthreads = int(nthreads)
-        self.plan = scattering_plan(config)
+        self.spin = spin
+        self.plan = scattering_plan(config, spin)
         self.filters = filter_bank(config.L, config.lam, config.J0)
 
     @cached_property
@@ -88,36 +95,43 @@ class ScatteringTransform:
         c = self.config
         return (
             f"ScatteringTransform(L={c.L}, lam={c.lam:g}, J0={c.J0}, J={c.J}, depth={c.depth}, "
-            f"L0={c.L0}, n_paths={len(self.paths)}, oversampling={c.oversampling:g}, precision={c.precision}, nthreads={self.nthreads})"
+            f"L0={c.L0}, n_paths={len(self.paths)}, oversampling={c.oversampling:g}, precision={c.precision}, "
+            f"spin={self.spin}, nthreads={self.nthreads})"
         )
 
     def from_alm(self, alm: np.ndarray, L: int | None = None) -> ScatteringResult:
-        """Scatter complex-layout coefficients (..., n_alm(L)); L defaults to config.L, and a
-        larger L is truncated to config.L."""
+        """Scatter complex-layout coefficients (..., n_alm(L)), for spin 2 the E and B
+        coefficients (..., 2, n_alm(L)); L defaults to config.L, and a larger L is truncated to config.L."""
         L = self.config.L if L is None else L
         if L < self.config.L:
             raise ValueError(f"coefficients of bandlimit {L} are below the configured L = {self.config.L}")
         alm = np.asarray(alm)
-        if alm.shape[-1:] != (n_alm(L),):
-            raise ValueError(f"expected last axis of length {n_alm(L)} for L = {L}, got shape {alm.shape}")
+        field_shape = (n_alm(L),) if self.spin == 0 else (2, n_alm(L))
+        if alm.shape[alm.ndim - len(field_shape):] != field_shape:
+            raise ValueError(f"expected trailing shape {field_shape} for spin {self.spin} and L = {L}, got shape {alm.shape}")
         alm = truncate(alm.astype(np.complex128, copy=False), L, self.config.L)
-        flat = alm.reshape(-1, alm.shape[-1])
+        batch = alm.shape[: alm.ndim - len(field_shape)]
+        flat = alm.reshape((-1,) + field_shape[:-1] + (n_alm(self.config.L),))
         out = np.stack([self._scatter_one(a) for a in flat]) if len(flat) else np.empty((0, len(self.paths), self.config.L0**2))
-        return ScatteringResult(self.config, self.paths, out.reshape(alm.shape[:-1] + out.shape[1:]))
+        return ScatteringResult(self.config, self.paths, out.reshape(batch + out.shape[1:]), spin=self.spin)
 
     def from_map(self, values: np.ndarray, grid: Grid, **analysis_options) -> ScatteringResult:
-        """Scatter real maps (..., *grid.shape) on `grid`; options go to ``harmonic.map_to_alm``."""
+        """Scatter real maps (..., *grid.shape) on `grid`, for spin 2 the components (..., 2,
+        *grid.shape) (e.g. Q, U in the COSMO convention); options go to ``harmonic.analyse``."""
         values = np.asarray(values)
-        batch = values.shape[: values.ndim - len(grid.shape)]
-        if values.shape[len(batch) :] != grid.shape:
-            raise ValueError(f"map shape {values.shape} does not end with the grid shape {grid.shape}")
-        flat = values.reshape((-1,) + grid.shape)
-        analyses = tuple(
-            map_to_alm(v, grid, self.config.L, nthreads=self.nthreads, **analysis_options) for v in flat
-        )
-        alm = np.stack([a.alm for a in analyses]).reshape(batch + (n_alm(self.config.L),))
+        field_shape = grid.shape if self.spin == 0 else (2, *grid.shape)
+        batch = values.shape[: values.ndim - len(field_shape)]
+        if values.shape[len(batch) :] != field_shape:
+            raise ValueError(f"map shape {values.shape} does not end with the grid shape {grid.shape}"
+                             f"{' after the 2 components of a spin-2 field' if self.spin else ''}")
+        flat = values.reshape((-1, 1 if self.spin == 0 else 2) + grid.shape)
+        analyses = []
+        for v in flat:
+            alm, residual, iterations = analyse(v, grid, self.config.L, self.spin, nthreads=self.nthreads, **analysis_options)
+            analyses.append(HarmonicAnalysis(alm if self.spin else alm[0], self.config.L, residual, iterations))
+        alm = np.stack([a.alm for a in analyses]).reshape(batch + field_shape[:-len(grid.shape)] + (n_alm(self.config.L),))
         result = self.from_alm(alm)
-        return ScatteringResult(self.config, self.paths, result.coefficients, analyses)
+        return ScatteringResult(self.config, self.paths, result.coefficients, tuple(analyses), spin=self.spin)
 
     def _scatter_one(self, alm: np.ndarray) -> np.ndarray:
         """Follow the plan for one map: one grid pass per scale, largest first; a U is freed as
@@ -127,7 +141,8 @@ class ScatteringTransform:
         if scale != 1.0:
             alm = alm * scale
         low: list[np.ndarray | None] = [None] * len(plan.channels)  # complex coefficients, l < L0
-        U: dict[int, np.ndarray] = {0: alm}
+        channel_of = {ch.factors[0]: k for k, ch in enumerate(plan.channels) if ch.kind == MODULUS and ch.component == 0}
+        U: dict[int, np.ndarray] = {0: alm}  # a spin-2 root is (2, n_alm): E and B
         children_left = {i: node.n_children for i, node in enumerate(plan.nodes)}
         for grid_pass in plan.passes:
             W = []
@@ -146,12 +161,13 @@ class ScatteringTransform:
             for i, result in zip(grid_pass.nodes, results):
                 if children_left[i]:
                     U[i] = result
-                low[i] = truncate(result, plan.nodes[i].L_out, c.L0)
+                low[channel_of[i]] = truncate(result, plan.nodes[i].L_out, c.L0)
             if grid_pass.odd_channels:  # every odd channel of a pass has the map's W_j = W[(j,)] as first factor
                 sigma = math.sqrt(squared_norm(W[slot[plan.channels[grid_pass.odd_channels[0]].factors[0]]], grid_pass.L_wavelet)
                                   / (4 * math.pi))  # rms of W_j over the sphere
             for ch, result in zip(grid_pass.odd_channels, results[len(grid_pass.nodes):]):
                 low[ch] = result / sigma if sigma > 0 else result  # W_j = 0 makes the product 0
-        low[0] = truncate(alm, c.L, c.L0)
+        for k, channel in enumerate(plan.channels[: 1 + (plan.spin == 2)]):  # S[()] = f * Phi; E * Phi and B * Phi for spin 2
+            low[k] = truncate(alm if plan.spin == 0 else alm[channel.component], c.L, c.L0)
         out = np.stack([complex_to_real(apply_l_filter(a, c.L0, fb.scaling), c.L0) for a in low])
         return out / scale if scale != 1.0 else out

@@ -171,11 +171,14 @@ def pointwise_analysis(
 ) -> list[np.ndarray]:
     """Coefficients of pointwise functions of bandlimit-L signals, each synthesised once.
 
-    Every signal alms[k] is synthesised on a Gauss-Legendre grid of ntheta x nphi; each product
-    (operation, operands, L_out) of POINTWISE ("abs": |a|, "signed_square": a |a|, "product": a b)
-    is evaluated there and integrated against Y_lm for l < L_out by Gauss-Legendre quadrature:
-    exact for a polynomial integrand (a b, when 2 ntheta > 2 L + L_out - 3), otherwise up to the
-    aliasing of the content above degree ~2 ntheta - L_out.
+    Every signal alms[k] is synthesised on a Gauss-Legendre grid of ntheta x nphi: a 1-D array
+    (n_alm(L),) is a real spin-0 signal a; a (2, n_alm(L)) array holds the gradient and curl (E, B)
+    coefficients of a spin-2 field a = Q + iU (``analyse`` with spin 2), whose modulus
+    |a| = sqrt(Q^2 + U^2) is a spin-0 signal, invariant under the rotation of the local frame.
+    Each product (operation, operands, L_out) of POINTWISE ("abs": |a|, "signed_square": a |a|,
+    "product": a b; the last two of spin-0 signals only) is evaluated there and integrated against
+    Y_lm for l < L_out by Gauss-Legendre quadrature: exact for a polynomial integrand (a b, when
+    2 ntheta > 2 L + L_out - 3), otherwise up to the aliasing of the content above degree ~2 ntheta - L_out.
 
     The grid is processed in bands of rings (north and south rings in mirror pairs, so ducc0 keeps
     its equatorial symmetry), which bounds memory by one band per signal instead of the whole
@@ -186,7 +189,11 @@ def pointwise_analysis(
     """
     theta = ducc0.misc.GL_thetas(ntheta)
     weights = ducc0.misc.GL_weights(ntheta, nphi).astype(np.float32 if single else np.float64)
-    alms = [np.ascontiguousarray(a, dtype=np.complex64 if single else np.complex128)[None] for a in alms]
+    spins = [0 if np.ndim(a) == 1 else 2 for a in alms]
+    for operation, operands, _ in products:
+        if operation != "abs" and any(spins[k] for k in operands):
+            raise ValueError(f"{operation!r} is defined for spin-0 signals only; a spin-2 signal takes 'abs'")
+    alms = [np.ascontiguousarray(a, dtype=np.complex64 if single else np.complex128).reshape(-1, n_alm(L)) for a in alms]
     outs = [np.zeros((1, n_alm(L_out)), dtype=np.complex128) for _, _, L_out in products]
     half = (ntheta + 1) // 2
     pairs_per_band = max(1, _BAND_BYTES // (2 * nphi * 8 * max(1, len(alms))))
@@ -199,17 +206,17 @@ def pointwise_analysis(
             phi0=np.zeros(len(rings)),
             ringstart=np.arange(len(rings), dtype=np.uint64) * nphi,
         )
-        bands = [ducc0.sht.synthesis(alm=a, lmax=L - 1, spin=0, nthreads=nthreads, **geometry) for a in alms]
+        bands = [ducc0.sht.synthesis(alm=a, lmax=L - 1, spin=s, nthreads=nthreads, **geometry) for a, s in zip(alms, spins)]
         w, shape = weights[rings, None], (len(rings), nphi)
         magnitudes: dict[int, np.ndarray] = {}  # |a| once per signal and band, shared by "abs" and "signed_square"
         for out, (operation, operands, L_out) in zip(outs, products):
-            a = bands[operands[0]].reshape(shape)
+            a = bands[operands[0]][0].reshape(shape)
             if operation != "product" and operands[0] not in magnitudes:
-                magnitudes[operands[0]] = np.abs(a)
+                magnitudes[operands[0]] = np.abs(a) if spins[operands[0]] == 0 else np.hypot(a, bands[operands[0]][1].reshape(shape))
             if operation == "abs":
                 values = magnitudes[operands[0]] * w
             else:
-                values = a * (magnitudes[operands[0]] if operation == "signed_square" else bands[operands[1]].reshape(shape))
+                values = a * (magnitudes[operands[0]] if operation == "signed_square" else bands[operands[1]][0].reshape(shape))
                 values *= w
             out += ducc0.sht.adjoint_synthesis(map=values.reshape(1, -1), lmax=L_out - 1, spin=0, nthreads=nthreads, **geometry)
     return [out[0] for out in outs]

@@ -22,7 +22,8 @@ from zarr.core.sync import sync
 from pipeline.errors import InputError, StoreDamage, describe
 from pipeline.io.inputs import InputSpec, input_identity
 from pipeline.scattering.config import ScatteringConfig
-from pipeline.scattering.plan import scattering_plan
+from pipeline.scattering.fields import channel_table
+from pipeline.sphere.fields import FieldSet
 from pipeline.store.format import (
     DATA_ARRAYS,
     DIMENSION_NAMES,
@@ -106,13 +107,13 @@ class Cache:
 
     @classmethod
     def create(
-        cls, url: str, config: ScatteringConfig, input_options: dict, overwrite: bool
+        cls, url: str, config: ScatteringConfig, input_options: dict, overwrite: bool, fields: FieldSet | None = None
     ) -> "Cache":
-        """A new, empty cache (0 maps) for the channels of `config`'s plan. With overwrite, an
-        existing store at `url` is replaced."""
+        """A new, empty cache (0 maps) for the channels of `config`'s plan, for maps of `fields`
+        (None: one field). With overwrite, an existing store at `url` is replaced."""
         mode = "w" if overwrite else "w-"
-        plan = scattering_plan(config)
-        layout = CacheLayout(L=config.L, L0=config.L0, paths=plan.paths, kinds=plan.kinds)
+        table = channel_table(config, fields)
+        layout = CacheLayout(config.L, config.L0, table.paths, table.kinds, table.fields, table.spectra)
         attributes = {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
@@ -133,10 +134,13 @@ class Cache:
         kinds = group.create_array("path_kinds", shape=(layout.n_paths,), dtype=str, fill_value="",
                                    compressors=_RECORD_CODECS, dimension_names=DIMENSION_NAMES["path_kinds"])
         kinds[:] = np.array(layout.kinds, dtype=object)
+        labels = group.create_array("path_fields", shape=(layout.n_paths,), dtype=str, fill_value="",
+                                    compressors=_RECORD_CODECS, dimension_names=DIMENSION_NAMES["path_fields"])
+        labels[:] = np.array(layout.fields, dtype=object)
         for name, shape in layout.row_shapes.items():
             group.create_array(
                 name, shape=(0, *shape), chunks=layout.chunks(name), dtype="float64", fill_value=math.nan,
-                compressors=_DATA_CODECS, dimension_names=DIMENSION_NAMES[name],
+                compressors=_DATA_CODECS, dimension_names=layout.dimension_names(name),
             )
         maps = group.create_group("maps")
         for name, (dtype, fill) in RECORDS.items():

@@ -6,8 +6,11 @@ A cache is a Zarr v3 group. Per map ``n`` (the sample axis, dimension ``map``) i
 scattering coefficients of every path as real harmonic coefficients of bandlimit L0
 (``coefficients[n, p, l*l + l + m]``, docs/harmonic-conventions.md section 2), the rotation
 invariants of each path signal (``means``, ``power_spectra``), the input's power spectrum, and one
-record per map under ``maps/``; ``paths`` is the path table (scale indices, -1 padded) and
-``path_kinds`` the kind of each channel ("modulus", "signed_square", "cross"; schema version 2).
+record per map under ``maps/``; ``paths`` is the path table (scale indices, -1 padded),
+``path_kinds`` the kind of each channel ("modulus", "signed_square", "cross"; schema version 2) and
+``path_fields`` the field each channel comes from ("" for single-field inputs; "T", "E", "B",
+"Q+iU", "R", ... for maps of several fields, whose ``input_power_spectra`` then hold one spectrum
+per ``input_spectra`` label; schema version 3).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 FORMAT = "sphere-scatter-cache"
-SCHEMA_VERSION = 2
-"""Written by this version. 2 added the sign-aware channels and ``path_kinds``."""
-READABLE_SCHEMA_VERSIONS = (1, 2)
-"""Version 1 caches hold modulus channels only; they are read (and resumed) as such."""
+SCHEMA_VERSION = 3
+"""Written by this version. 2 added the sign-aware channels and ``path_kinds``; 3 the field of each
+channel (``path_fields``) and the input spectra of several fields (``input_spectra``)."""
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+"""Version 1 caches hold modulus channels only, versions 1 and 2 one field; they are read (and resumed) as such."""
 MODULUS = "modulus"
 COEFFICIENT_LAYOUT = "real-sh-degree-major"
 PENDING, DONE, FAILED = 0, 1, 2
@@ -65,8 +69,10 @@ DIMENSION_NAMES = {
     "means": ("map", "path"),
     "power_spectra": ("map", "path", "l"),
     "input_power_spectra": ("map", "l_input"),
+    "input_power_spectra/fields": ("map", "input_spectrum", "l_input"),
     "paths": ("path", "depth"),
     "path_kinds": ("path",),
+    "path_fields": ("path",),
     **{f"maps/{name}": ("map",) for name in RECORDS},
 }
 """Zarr v3 ``dimension_names`` of every array, so that xarray opens a cache with named dimensions."""
@@ -91,7 +97,7 @@ class CacheLayout:
     [[-1, -1], [0, -1], [1, -1], [1, 0], [1, 0]]
     >>> layout.select(max_depth=1).tolist(), layout.select(kinds=("modulus",)).tolist()
     ([0, 1, 2], [0, 1, 2, 3])
-    >>> CacheLayout.from_attributes({**layout.attributes(), "config": {"L": 64}, "schema_version": 2}) == layout
+    >>> CacheLayout.from_attributes({**layout.attributes(), "config": {"L": 64}, "schema_version": 3}) == layout
     True
     """
 
@@ -100,12 +106,18 @@ class CacheLayout:
     paths: tuple[tuple[int, ...], ...]
     kinds: tuple[str, ...] = ()
     """The kind of each channel; () means all "modulus" (schema version 1)."""
+    fields: tuple[str, ...] = ()
+    """The field label of each channel; () means one unnamed field, "" for every channel (schema versions 1-2)."""
+    spectra: tuple[str, ...] = ()
+    """The labels of the input power spectra of a multi-field map; () for one field (one spectrum)."""
 
     def __post_init__(self) -> None:
         if not self.kinds:
             object.__setattr__(self, "kinds", (MODULUS,) * len(self.paths))
-        if len(self.kinds) != len(self.paths):
-            raise ValueError(f"{len(self.kinds)} channel kinds for {len(self.paths)} paths")
+        if not self.fields:
+            object.__setattr__(self, "fields", ("",) * len(self.paths))
+        if not len(self.kinds) == len(self.fields) == len(self.paths):
+            raise ValueError(f"{len(self.kinds)} channel kinds and {len(self.fields)} field labels for {len(self.paths)} paths")
 
     @property
     def n_paths(self) -> int:
@@ -122,8 +134,12 @@ class CacheLayout:
             "coefficients": (self.n_paths, self.L0**2),
             "means": (self.n_paths,),
             "power_spectra": (self.n_paths, self.L0),
-            "input_power_spectra": (self.L,),
+            "input_power_spectra": (len(self.spectra), self.L) if self.spectra else (self.L,),
         }
+
+    def dimension_names(self, name: str) -> tuple[str, ...]:
+        """The Zarr ``dimension_names`` of data array `name` in this layout."""
+        return DIMENSION_NAMES[f"{name}/fields" if name == "input_power_spectra" and self.spectra else name]
 
     def chunks(self, name: str) -> tuple[int, ...]:
         """Chunk shape of data array `name`: whole rows, maps_per_chunk maps."""
@@ -137,24 +153,29 @@ class CacheLayout:
             table[i, : len(p)] = p
         return table
 
-    def select(self, max_depth: int | None = None, kinds: tuple[str, ...] | None = None) -> np.ndarray:
-        """Indices of the channels of depth (number of scales) <= max_depth and of one of `kinds`
-        (None: no restriction)."""
-        return np.array([i for i, (p, k) in enumerate(zip(self.paths, self.kinds))
-                         if (max_depth is None or len(p) <= max_depth) and (kinds is None or k in kinds)], dtype=np.int64)
+    def select(self, max_depth: int | None = None, kinds: tuple[str, ...] | None = None,
+               fields: tuple[str, ...] | None = None) -> np.ndarray:
+        """Indices of the channels of depth (number of scales) <= max_depth, of one of `kinds` and
+        from one of `fields` (None: no restriction)."""
+        return np.array([i for i, (p, k, f) in enumerate(zip(self.paths, self.kinds, self.fields))
+                         if (max_depth is None or len(p) <= max_depth) and (kinds is None or k in kinds)
+                         and (fields is None or f in fields)], dtype=np.int64)
 
     def attributes(self) -> dict:
         """The group attributes that describe this layout (plain JSON)."""
         return {"L0": self.L0, "n_paths": self.n_paths, "paths": [list(p) for p in self.paths],
-                "path_kinds": list(self.kinds), "coefficient_layout": COEFFICIENT_LAYOUT}
+                "path_kinds": list(self.kinds), "path_fields": list(self.fields), "input_spectra": list(self.spectra),
+                "coefficient_layout": COEFFICIENT_LAYOUT}
 
     @classmethod
     def from_attributes(cls, attrs: dict) -> "CacheLayout":
         """The layout of a cache from its group attributes (L is the configuration's); a version 1
-        cache has no path_kinds (all modulus)."""
-        kinds = attrs["path_kinds"] if attrs.get("schema_version", 1) >= 2 else ()
+        cache has no path_kinds (all modulus), versions 1 and 2 no path_fields (one field)."""
+        version = attrs.get("schema_version", 1)
+        kinds = attrs["path_kinds"] if version >= 2 else ()
+        fields, spectra = (attrs["path_fields"], attrs["input_spectra"]) if version >= 3 else ((), ())
         return cls(L=int(attrs["config"]["L"]), L0=int(attrs["L0"]), paths=tuple(tuple(int(j) for j in p) for p in attrs["paths"]),
-                   kinds=tuple(str(k) for k in kinds))
+                   kinds=tuple(str(k) for k in kinds), fields=tuple(str(f) for f in fields), spectra=tuple(str(s) for s in spectra))
 
 
 def coefficients_digest(row: np.ndarray) -> str:

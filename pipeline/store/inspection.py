@@ -46,6 +46,8 @@ def summary(cache: Cache) -> dict:
         "L0": attrs["L0"],
         "n_paths": attrs["n_paths"],
         "channels_by_kind": dict(Counter(cache.layout.kinds)),
+        "channels_by_field": {f: n for f, n in Counter(cache.layout.fields).items() if f},
+        "input_spectra": list(cache.layout.spectra),
         "maps": int(cache.n_maps),
         "done": int(np.sum(status == DONE)),
         "failed": int(np.sum(status == FAILED)),

@@ -126,7 +126,7 @@ def bad_cache(tmp_path, coefficients, **options):
     "make, message",
     [
         (lambda tmp, c: str(tmp / "missing.zarr"), "no scattering cache at .*missing.zarr"),
-        (lambda tmp, c: bad_cache(tmp, c, schema_version=3), r"schema_version 3; this reader needs one of \[1, 2\]"),
+        (lambda tmp, c: bad_cache(tmp, c, schema_version=4), r"schema_version 4; this reader needs one of \[1, 2, 3\]"),
         (lambda tmp, c: bad_cache(tmp, c, status=np.zeros(N)), r"no done maps \(maps/status == 1\)"),
         (lambda tmp, c: bad_cache(tmp, c, labels=np.full(N, -1)), "has no labels"),
         (lambda tmp, c: bad_cache(tmp, c, splits=["train"] + [""] * (N - 1)), "set for some done maps and empty for others"),

@@ -113,7 +113,7 @@ def test_training_on_a_subset_of_maps_and_kinds(small_cache):
     assert sum(result.metrics["splits"].values()) == len(subset)
     maps, predicted = result.predictions["test"]
     assert set(maps) <= set(subset) and len(maps) == len(predicted) == result.metrics["test"]["n"]
-    with pytest.raises(InputError, match=r"has no channels of kinds \('cross',\) and depth <= None"):
+    with pytest.raises(InputError, match=r"has no channels of kinds \('cross',\), fields None and depth <= None"):
         train(small_cache, TrainConfig(channels=(4,), epochs=1, kinds=("cross",)), progress=False)
 
 

@@ -250,7 +250,7 @@ def test_sidecar_and_options_must_agree(tmp_path, rng):
     )
     path.with_suffix(".json").write_text(json.dumps({"grid": "healpix", "nside": 8}))
     assert error_of(path) == (
-        f"{path}: sidecar a.json must be a JSON object with keys 'grid' and (for HEALPix) 'ordering' only"
+        f"{path}: sidecar a.json must be a JSON object with keys grid, ordering, fields, pol_convention only"
     )
     path.with_suffix(".json").write_text(json.dumps({"grid": "hexagons"}))
     assert error_of(path) == (
