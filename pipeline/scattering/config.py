@@ -18,9 +18,11 @@ ODD_KINDS = ("signed_square", "cross")
 """Sign-aware channel kinds (docs/scattering.md section 7): odd functionals of the map."""
 DEFAULT_ODD = ("signed_square", "cross")
 PRECISIONS = ("float64", "float32")
-SPIN2_ROUTES = ("modulus", "eb")
-"""How a spin-2 pair (Q, U) is scattered (docs/scattering.md section 8): "modulus", the tree of
-the spin-2 wavelet modulus |Q_j + iU_j|; "eb", its E and B modes each scattered as a scalar map."""
+SPIN2_ROUTES = ("eb", "modulus")
+"""How a spin-2 pair (Q, U) is scattered (docs/scattering.md section 8): "eb" (the default), its E
+and B modes each scattered as a scalar map, sign-aware channels included; "modulus", the tree of
+the spin-2 wavelet modulus |Q_j + iU_j|, which is even in the field and blind to a global rotation
+of the polarisation angle (E <-> B) beyond depth 0. Chosen by measurement: results/lensing/report.md."""
 
 
 def max_scale(L: int, lam: float) -> int:
@@ -53,7 +55,7 @@ class ScatteringConfig:
         the outputs stay float64. Measured cost and error: ``benchmarks/bench_scattering.py``
         (benchmarks/PERFORMANCE.md: 8 % faster at L = 1024, 3e-8 from float64).
     spin2_route: how the spin-2 pair of a multi-field input is scattered, one of SPIN2_ROUTES
-        ("modulus": the spin-2 wavelet modulus, default; "eb": E and B as two scalar maps); no
+        ("eb": E and B as two scalar maps, default; "modulus": the spin-2 wavelet modulus); no
         effect on spin-0 inputs.
     """
 
@@ -64,7 +66,7 @@ class ScatteringConfig:
     oversampling: float = 2.0
     odd: tuple[str, ...] = DEFAULT_ODD
     precision: str = "float64"
-    spin2_route: str = "modulus"
+    spin2_route: str = "eb"
 
     def __post_init__(self) -> None:
         if not isinstance(self.L, int) or isinstance(self.L, bool) or self.L < 2:
@@ -109,7 +111,7 @@ class ScatteringConfig:
         """Plain JSON; "precision" and "spin2_route" only when not the default, so that caches
         written before these options existed keep their configuration and hash."""
         d = asdict(self) | {"odd": list(self.odd)}
-        for name, default in (("precision", "float64"), ("spin2_route", "modulus")):
+        for name, default in (("precision", "float64"), ("spin2_route", "eb")):
             if d[name] == default:
                 del d[name]
         return d
