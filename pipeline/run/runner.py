@@ -24,6 +24,7 @@ from pipeline.run.options import InputOptions, RunOptions
 from pipeline.run.planning import batches, largest_batch, local_layout
 from pipeline.run.tasks import scatter_files
 from pipeline.scattering.config import ScatteringConfig
+from pipeline.scattering.fields import channel_table
 from pipeline.store.cache import Cache
 from pipeline.store.format import DONE, MapResult
 from pipeline.store.inspection import Problem, find_problems
@@ -95,6 +96,11 @@ def open_or_create_cache(url: str, config: ScatteringConfig, inputs: InputOption
             f"{url} was written with other input options ({cache.input_options}), not {stored}: "
             f"use another output or --overwrite"
         )
+    expected = channel_table(config, inputs.reader.field_set)
+    if (cache.layout.paths, cache.layout.kinds) != (expected.paths, expected.kinds) or cache.layout.fields != (
+            expected.fields or ("",) * len(expected.paths)):
+        raise InputError(f"{url} holds other channels than this configuration computes (paths, kinds or fields differ; "
+                         f"e.g. written by another version with other defaults): use another output or --overwrite")
     return cache
 
 

@@ -137,3 +137,25 @@ def test_bad_multi_field_inputs_are_refused_and_nothing_cached_is_damaged(tmp_pa
     after = store_contents(store)
     assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k], equal_nan=True) for k in before)
     assert run_cli("scatter-cache", "verify", str(store)).returncode == 0
+
+
+def test_a_cache_whose_channels_differ_from_what_the_configuration_computes_is_not_resumed(tmp_path, rng):
+    """A cache whose stored configuration and input options match but whose channels do not (as
+    one written when a default that is not hashed, like the spin-2 route, was another) is refused
+    rather than extended with maps of another layout."""
+    grid = RingGrid.for_bandlimit("gl", L)
+    np.save(tmp_path / "s.npy", np.stack(synthesise(_eb(rng), grid, L, spin=2)))
+    (tmp_path / "s.json").write_text(json.dumps({"grid": "gl", "fields": ["G1", "G2"], "pol_convention": "COSMO"}))
+    store = tmp_path / "c.zarr"
+    assert run_cli("scatter-preprocess", str(tmp_path / "s.npy"), "-o", str(store), "--fields", "G1,G2", *SCATTER).returncode == 0
+    group = zarr.open_group(str(store), mode="r+")
+    group.attrs["path_fields"] = ["G1+iG2"] * len(group.attrs["path_fields"])
+    before = store_contents(store)
+    np.save(tmp_path / "t.npy", np.stack(synthesise(_eb(rng), grid, L, spin=2)))
+    (tmp_path / "t.json").write_text((tmp_path / "s.json").read_text())
+    result = run_cli("scatter-preprocess", str(tmp_path / "s.npy"), str(tmp_path / "t.npy"), "-o", str(store), "--fields", "G1,G2", *SCATTER)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {store} holds other channels than this configuration computes (paths, kinds or fields differ; "
+                                     "e.g. written by another version with other defaults): use another output or --overwrite")
+    after = store_contents(store)
+    assert all(np.array_equal(before[k], after[k], equal_nan=True) for k in before)
