@@ -1,4 +1,4 @@
-"""Reading the index of a scattering cache (cache_format.md, schema versions 1 and 2) and choosing splits.
+"""Reading the index of a scattering cache (cache_format.md, schema versions 1 to 3) and choosing splits.
 
 Only the small per-map arrays (status, label, split) are read here, through a short-lived handle;
 the coefficients are read per item by :class:`downstream.data.dataset.CacheDataset`. Every user mistake

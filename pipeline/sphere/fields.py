@@ -1,5 +1,5 @@
 """Maps with several fields: their names, which two form a spin-2 pair, and the polarisation
-convention (docs/inputs.md section 8, docs/harmonic-conventions.md section 5).
+convention (docs/inputs.md section 8, docs/harmonic-conventions.md section 7).
 
 A spin-2 field (CMB polarisation Q + iU, weak-lensing shear gamma1 + i gamma2) changes under a
 rotation of the local frame, so its two components are never scattered as two scalar maps: they
