@@ -74,10 +74,10 @@ reproduce-digits: install  ## 360-degree digit images, train upright / test rota
 reproduce-digits-quick: install  ## the same code path on 500 digits with 2 seeds (minutes): results/digits-quick/report.md
 	$(BIN)/scatter-reproduce-digits --quick
 
-reproduce-lensing: install  ## weak lensing: Gaussian vs lognormal convergence from spin-2 shear maps (L = 128, 400 maps per class, 5 seeds): results/lensing/report.md
+reproduce-lensing: install  ## weak lensing: Gaussian vs lognormal convergence from spin-2 shear maps (L = 128, 400 maps per class at 3 shifts, 5 seeds): results/lensing/report.md
 	$(BIN)/scatter-reproduce-lensing
 
-reproduce-lensing-quick: install  ## the same code path at L = 64, 100 maps per class, 2 seeds (minutes): results/lensing-quick/report.md
+reproduce-lensing-quick: install  ## the same code path at L = 64, 100 maps per class at 2 shifts, 2 seeds (minutes): results/lensing-quick/report.md
 	$(BIN)/scatter-reproduce-lensing --quick
 
 clean-cmb-maps:  ## delete generated CMB maps and caches (tens of GB for the full run)

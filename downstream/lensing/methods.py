@@ -39,9 +39,12 @@ METHODS = (*SCATTERING, *CLASSICAL)
 
 @dataclass(frozen=True)
 class Job:
+    """One training run: a learned method, a seed, on the maps of one lognormal shift."""
+
     method: str
     seed: int
     epochs: int
+    shift: float
 
 
 def train_config(job: Job) -> TrainConfig:
@@ -61,13 +64,14 @@ def _scattering_job(cache: str, job: Job) -> dict:
             "n_train": result.metrics["splits"]["train"], "epochs_run": result.metrics["epochs_run"], "seconds": result.metrics["seconds"]}
 
 
-def run_learned(caches: dict[str, str], jobs: list[Job], workers: int | None, progress: bool) -> dict[Job, dict]:
-    """Train every job, `workers` at a time in separate processes (one torch thread each)."""
+def run_learned(caches: dict[tuple[float, str], str], jobs: list[Job], workers: int | None, progress: bool) -> dict[Job, dict]:
+    """Train every job on the cache of its (shift, route), `workers` at a time in separate
+    processes (one torch thread each)."""
     from tqdm.auto import tqdm
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context) as pool:
-        futures = {job: pool.submit(_scattering_job, caches[SCATTERING[job.method][0]], job) for job in jobs}
+        futures = {job: pool.submit(_scattering_job, caches[job.shift, SCATTERING[job.method][0]], job) for job in jobs}
         return {job: future.result() for job, future in tqdm(futures.items(), desc="training", disable=not progress)}
 
 

@@ -21,11 +21,14 @@ def test_reproduce_lensing_writes_the_table_and_the_figures(tmp_path):
     assert metrics["maps"] == {"train": 36, "val": 12, "test": 12}
     assert metrics["channels"]["modulus"] == {"E": 1, "B": 1, "G1+iG2": 10}
     assert metrics["channels"]["eb"] == {"E": 21, "B": 21}
-    for method in ("scattering_cnn", "scattering_mlp", "scattering_cnn_modulus", "scattering_mlp_modulus"):
-        row = metrics["accuracy"][method]
-        assert row["n_test"] == 12 and len(row["accuracy_seeds"]) == 2 and 0 <= row["accuracy"] <= 1
-    for method in ("scattering_linear", "scattering_linear_modulus", "shear_spectra", "convergence_moments"):
-        assert metrics["accuracy"][method]["n_test"] == 12 and metrics["accuracy"][method]["penalty"] > 0
+    assert set(metrics["accuracy"]) == {"0.4", "0.8"}
+    for table in metrics["accuracy"].values():
+        for method in ("scattering_cnn", "scattering_mlp", "scattering_cnn_modulus", "scattering_mlp_modulus"):
+            row = table[method]
+            assert row["n_test"] == 12 and len(row["accuracy_seeds"]) == 2 and 0 <= row["accuracy"] <= 1
+        for method in ("scattering_linear", "scattering_linear_modulus", "shear_spectra", "convergence_moments"):
+            assert table[method]["n_test"] == 12 and table[method]["penalty"] > 0
+    assert len(metrics["accuracy_vs_shift"]) == 2 * 8
     for name in ("report.md", "accuracy.png", "examples.png", "spectra.png"):
         assert (out / name).is_file()
     assert "| shear power spectrum C_l^EE + logistic regression |" in (out / "report.md").read_text()
