@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from pipeline.errors import InputError
+from pipeline.io.mask_files import MaskOptions
 from pipeline.io.readers import ReaderOptions
 from pipeline.sphere.harmonic import HEALPIX_EPSILON
 
@@ -30,19 +31,25 @@ class InputOptions:
 
     reader: ReaderOptions = field(default_factory=ReaderOptions)
     healpix_epsilon: float = HEALPIX_EPSILON
+    mask: MaskOptions | None = None
 
     def __post_init__(self) -> None:
         eps = self.healpix_epsilon
         if not (isinstance(eps, (int, float)) and math.isfinite(eps) and 0 < eps <= MAX_HEALPIX_EPSILON):
             raise InputError(f"healpix_epsilon must be a number in (0, {MAX_HEALPIX_EPSILON:g}], got {eps!r}")
+        if self.mask is not None and self.reader.fields is not None:
+            raise InputError("a mask applies to maps of one field in this version (not with --fields)")
 
     def to_dict(self) -> dict:
-        """The cache's ``input`` attribute (plain JSON)."""
-        return {"reader": self.reader.to_dict(), "healpix_epsilon": self.healpix_epsilon}
+        """The cache's ``input`` attribute (plain JSON); "mask" only when there is one, so caches
+        written before masks existed keep resuming."""
+        return {"reader": self.reader.to_dict(), "healpix_epsilon": self.healpix_epsilon,
+                **({"mask": self.mask.to_dict()} if self.mask else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> "InputOptions":
-        return cls(reader=ReaderOptions.from_dict(d["reader"]), healpix_epsilon=float(d["healpix_epsilon"]))
+        mask = MaskOptions.from_dict(d["mask"]) if d.get("mask") else None
+        return cls(reader=ReaderOptions.from_dict(d["reader"]), healpix_epsilon=float(d["healpix_epsilon"]), mask=mask)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,12 @@ import signal
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from pipeline.errors import ClusterLost, InputError, describe
 from pipeline.io.inputs import InputSpec
 from pipeline.run.cluster import dask_client
+from pipeline.run.masked import masked_sky
 from pipeline.run.options import InputOptions, RunOptions
 from pipeline.run.planning import batches, largest_batch, local_layout
 from pipeline.run.tasks import scatter_files
@@ -66,6 +69,14 @@ def task_results(future, items: list[tuple[int, str]]) -> list[MapResult]:
     return [MapResult(index=index, error=f"{source}: the task computing it failed ({reason})") for index, source in items]
 
 
+def _mask(config: ScatteringConfig, inputs: InputOptions) -> tuple[dict, np.ndarray] | None:
+    """The mask's summary and the channels' contamination maps for a new cache (None without a mask)."""
+    if inputs.mask is None:
+        return None
+    sky = masked_sky(inputs.mask, config)
+    return sky.summary(inputs.mask), sky.contamination
+
+
 def open_or_create_cache(url: str, config: ScatteringConfig, inputs: InputOptions, overwrite: bool) -> Cache:
     """Resume a cache made with the same configuration, or create one; refuse a mismatch. An output
     that holds anything but a scattering cache (a folder of maps, another Zarr store, a file,
@@ -74,12 +85,12 @@ def open_or_create_cache(url: str, config: ScatteringConfig, inputs: InputOption
     created, before it held any map, is created again by the same command."""
     stored = inputs.to_dict()
     if holds_nothing(url):
-        return Cache.create(url, config, stored, overwrite=overwrite, fields=inputs.reader.field_set)
+        return Cache.create(url, config, stored, overwrite=overwrite, fields=inputs.reader.field_set, mask=_mask(config, inputs))
     if not is_cache(url):
         raise InputError(f"{url} exists and is not a scattering cache: choose a new output path (--overwrite replaces only a cache)")
     interrupted = interrupted_creation(url)
     if overwrite or (interrupted and interrupted.get("config") == config.to_dict() and interrupted.get("input") == stored):
-        return Cache.create(url, config, stored, overwrite=True, fields=inputs.reader.field_set)
+        return Cache.create(url, config, stored, overwrite=True, fields=inputs.reader.field_set, mask=_mask(config, inputs))
     cache = Cache.open(url, mode="r+")
     if cache.config != config:
         hint = ""

@@ -20,12 +20,13 @@ import numpy as np
 
 from pipeline.errors import InputError, describe
 from pipeline.io.readers import MapData, read_map
+from pipeline.run.masked import masked_invariants, masked_map, masked_sky
 from pipeline.run.options import InputOptions
 from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.fields import FieldScattering
 from pipeline.scattering.transform import ScatteringTransform, channel_means
 from pipeline.sphere.alm import power_spectrum, real_power_spectrum, truncate
-from pipeline.store.format import MapResult, coefficients_digest
+from pipeline.store.format import DATA_ARRAYS, MapResult, coefficients_digest
 
 
 def use_threads(nthreads: int) -> None:
@@ -50,7 +51,7 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
         data = read_map(source, inputs.reader)
         scatter = _scatter_fields if data.fields is not None else _scatter_map
         outputs, residual = scatter(data, config, inputs, nthreads)
-        overflowed = [name for name, values in outputs.items() if not np.isfinite(values).all()]
+        overflowed = [name for name in DATA_ARRAYS if not np.isfinite(outputs[name]).all()]  # masked invariants: NaN = no valid region
         if overflowed:  # never stored as data, whatever passed the reader's checks
             raise InputError(f"the scattering produced non-finite {', '.join(overflowed)}")
     except InputError as err:
@@ -75,14 +76,21 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
 def _scatter_map(data: MapData, config: ScatteringConfig, inputs: InputOptions, nthreads: int) -> tuple[dict, float]:
     """The outputs of a map (or coefficients) of one field and the residual of its HEALPix analysis (NaN if none)."""
     st = _transform(config, nthreads)
-    residual = np.nan
+    residual, masked = np.nan, {}
+    if data.alm is not None and inputs.mask is not None:
+        raise InputError("a mask applies to maps, not to harmonic coefficients")
     if data.alm is not None:
         if data.alm_L < config.L:
             raise InputError(f"{data.source}: coefficients have bandlimit L = {data.alm_L}, below the configured L = {config.L}")
         result = st.from_alm(data.alm, data.alm_L)
         alm = truncate(data.alm, data.alm_L, config.L)
+    elif inputs.mask is not None:
+        sky = masked_sky(inputs.mask, config)
+        result = st.from_map(masked_map(data.values, data.grid, sky), data.grid, sky_fraction=sky.w2, epsilon=inputs.healpix_epsilon)
+        masked = dict(zip(("masked_means", "masked_power_spectra"), masked_invariants(result.coefficients, sky, config.L0)))
     else:
         result = st.from_map(data.values, data.grid, epsilon=inputs.healpix_epsilon)
+    if data.alm is None:
         (analysis,) = result.analysis
         if analysis.residual is not None:
             residual = analysis.residual
@@ -90,7 +98,7 @@ def _scatter_map(data: MapData, config: ScatteringConfig, inputs: InputOptions, 
                 raise InputError(f"the iterative HEALPix analysis failed (residual {residual}, {analysis.iterations} iterations)")
         alm = analysis.alm
     return {"coefficients": result.coefficients, "means": result.means, "power_spectra": result.power_spectra,
-            "input_power_spectra": power_spectrum(alm, config.L)}, residual
+            "input_power_spectra": power_spectrum(alm, config.L), **masked}, residual
 
 
 def _scatter_fields(data: MapData, config: ScatteringConfig, inputs: InputOptions, nthreads: int) -> tuple[dict, float]:

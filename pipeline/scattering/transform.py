@@ -99,9 +99,11 @@ class ScatteringTransform:
             f"spin={self.spin}, nthreads={self.nthreads})"
         )
 
-    def from_alm(self, alm: np.ndarray, L: int | None = None) -> ScatteringResult:
+    def from_alm(self, alm: np.ndarray, L: int | None = None, *, sky_fraction: float = 1.0) -> ScatteringResult:
         """Scatter complex-layout coefficients (..., n_alm(L)), for spin 2 the E and B
-        coefficients (..., 2, n_alm(L)); L defaults to config.L, and a larger L is truncated to config.L."""
+        coefficients (..., 2, n_alm(L)); L defaults to config.L, and a larger L is truncated to config.L.
+        `sky_fraction`: for a map multiplied by mask weights w, the mean of w^2 over the sphere,
+        so that the rms sigma_j of the odd channels is that of the observed sky (docs/masks.md section 4)."""
         L = self.config.L if L is None else L
         if L < self.config.L:
             raise ValueError(f"coefficients of bandlimit {L} are below the configured L = {self.config.L}")
@@ -112,10 +114,10 @@ class ScatteringTransform:
         alm = truncate(alm.astype(np.complex128, copy=False), L, self.config.L)
         batch = alm.shape[: alm.ndim - len(field_shape)]
         flat = alm.reshape((-1,) + field_shape[:-1] + (n_alm(self.config.L),))
-        out = np.stack([self._scatter_one(a) for a in flat]) if len(flat) else np.empty((0, len(self.paths), self.config.L0**2))
+        out = np.stack([self._scatter_one(a, sky_fraction) for a in flat]) if len(flat) else np.empty((0, len(self.paths), self.config.L0**2))
         return ScatteringResult(self.config, self.paths, out.reshape(batch + out.shape[1:]), spin=self.spin)
 
-    def from_map(self, values: np.ndarray, grid: Grid, **analysis_options) -> ScatteringResult:
+    def from_map(self, values: np.ndarray, grid: Grid, *, sky_fraction: float = 1.0, **analysis_options) -> ScatteringResult:
         """Scatter real maps (..., *grid.shape) on `grid`, for spin 2 the components (..., 2,
         *grid.shape) (e.g. Q, U in the COSMO convention); options go to ``harmonic.analyse``."""
         values = np.asarray(values)
@@ -130,10 +132,10 @@ class ScatteringTransform:
             alm, residual, iterations = analyse(v, grid, self.config.L, self.spin, nthreads=self.nthreads, **analysis_options)
             analyses.append(HarmonicAnalysis(alm if self.spin else alm[0], self.config.L, residual, iterations))
         alm = np.stack([a.alm for a in analyses]).reshape(batch + field_shape[:-len(grid.shape)] + (n_alm(self.config.L),))
-        result = self.from_alm(alm)
+        result = self.from_alm(alm, sky_fraction=sky_fraction)
         return ScatteringResult(self.config, self.paths, result.coefficients, tuple(analyses), spin=self.spin)
 
-    def _scatter_one(self, alm: np.ndarray) -> np.ndarray:
+    def _scatter_one(self, alm: np.ndarray, sky_fraction: float = 1.0) -> np.ndarray:
         """Follow the plan for one map: one grid pass per scale, largest first; a U is freed as
         soon as its children are done."""
         c, fb, plan, nthreads = self.config, self.filters, self.plan, self.nthreads
@@ -164,7 +166,7 @@ class ScatteringTransform:
                 low[channel_of[i]] = truncate(result, plan.nodes[i].L_out, c.L0)
             if grid_pass.odd_channels:  # every odd channel of a pass has the map's W_j = W[(j,)] as first factor
                 sigma = math.sqrt(squared_norm(W[slot[plan.channels[grid_pass.odd_channels[0]].factors[0]]], grid_pass.L_wavelet)
-                                  / (4 * math.pi))  # rms of W_j over the sphere
+                                  / (4 * math.pi * sky_fraction))  # rms of W_j over the (observed) sphere
             for ch, result in zip(grid_pass.odd_channels, results[len(grid_pass.nodes):]):
                 low[ch] = result / sigma if sigma > 0 else result  # W_j = 0 makes the product 0
         for k, channel in enumerate(plan.channels[: 1 + (plan.spin == 2)]):  # S[()] = f * Phi; E * Phi and B * Phi for spin 2

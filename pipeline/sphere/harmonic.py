@@ -161,6 +161,18 @@ def alm_to_map(alm: np.ndarray, grid: Grid, L: int, *, nthreads: int = 1) -> np.
     return synthesise(alm[None], grid, L, nthreads=nthreads)[0]
 
 
+def quadrature_analysis(values: np.ndarray, grid: Grid, L: int) -> np.ndarray:
+    """Complex coefficients (l < L) of a real map by its grid's quadrature alone, no iterations:
+    for a field that is not bandlimited (a mask), the plain integral against Y_lm (HEALPix: equal
+    pixel areas 4 pi / npix)."""
+    if isinstance(grid, RingGrid):
+        return ducc0.sht.experimental.analysis_2d(map=np.ascontiguousarray(values, dtype=np.float64)[None], spin=0, lmax=L - 1,
+                                                  geometry=grid.ducc_geometry)[0]
+    ring = nested_to_ring(values, grid.nside) if grid.ordering == "NESTED" else values
+    return ducc0.sht.adjoint_synthesis(map=ring[None] * (4 * math.pi / grid.npix), lmax=L - 1, spin=0,
+                                       **_healpix_geometry(grid.nside))[0]
+
+
 POINTWISE = ("abs", "signed_square", "product")
 """Pointwise operations of ``pointwise_analysis``: |a|, a |a|, a b of sampled signals a, b."""
 

@@ -107,13 +107,15 @@ class Cache:
 
     @classmethod
     def create(
-        cls, url: str, config: ScatteringConfig, input_options: dict, overwrite: bool, fields: FieldSet | None = None
+        cls, url: str, config: ScatteringConfig, input_options: dict, overwrite: bool, fields: FieldSet | None = None,
+        mask: tuple[dict, np.ndarray] | None = None,
     ) -> "Cache":
         """A new, empty cache (0 maps) for the channels of `config`'s plan, for maps of `fields`
-        (None: one field). With overwrite, an existing store at `url` is replaced."""
+        (None: one field), observed through `mask` ((its summary, the channels' contamination
+        maps); docs/masks.md). With overwrite, an existing store at `url` is replaced."""
         mode = "w" if overwrite else "w-"
         table = channel_table(config, fields)
-        layout = CacheLayout(config.L, config.L0, table.paths, table.kinds, table.fields, table.spectra)
+        layout = CacheLayout(config.L, config.L0, table.paths, table.kinds, table.fields, table.spectra, masked=mask is not None)
         attributes = {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
@@ -121,6 +123,7 @@ class Cache:
             "config_hash": config.hash(),
             **layout.attributes(),
             "input": input_options,
+            **({"mask": mask[0]} if mask else {}),
             "provenance": provenance(),
             "created": _now(),
             "updated": _now(),
@@ -137,6 +140,8 @@ class Cache:
         labels = group.create_array("path_fields", shape=(layout.n_paths,), dtype=str, fill_value="",
                                     compressors=_RECORD_CODECS, dimension_names=DIMENSION_NAMES["path_fields"])
         labels[:] = np.array(layout.fields, dtype=object)
+        if mask:
+            group.create_array("contamination", data=mask[1], compressors=_RECORD_CODECS, dimension_names=DIMENSION_NAMES["contamination"])
         for name, shape in layout.row_shapes.items():
             group.create_array(
                 name, shape=(0, *shape), chunks=layout.chunks(name), dtype="float64", fill_value=math.nan,

@@ -36,6 +36,8 @@ SPLITS = ("train", "val", "test")
 
 DATA_ARRAYS = ("coefficients", "means", "power_spectra", "input_power_spectra")
 """Float64 arrays with one row per map, NaN where not computed."""
+MASKED_ARRAYS = ("masked_means", "masked_power_spectra")
+"""Float64 arrays of masked caches only: each channel's invariants over its valid region (docs/masks.md)."""
 RECORDS = {
     "source": (str, ""),
     "label": ("int64", -1),
@@ -70,6 +72,9 @@ DIMENSION_NAMES = {
     "power_spectra": ("map", "path", "l"),
     "input_power_spectra": ("map", "l_input"),
     "input_power_spectra/fields": ("map", "input_spectrum", "l_input"),
+    "masked_means": ("map", "path"),
+    "masked_power_spectra": ("map", "path", "l"),
+    "contamination": ("path", "coefficient"),
     "paths": ("path", "depth"),
     "path_kinds": ("path",),
     "path_fields": ("path",),
@@ -110,6 +115,8 @@ class CacheLayout:
     """The field label of each channel; () means one unnamed field, "" for every channel (schema versions 1-2)."""
     spectra: tuple[str, ...] = ()
     """The labels of the input power spectra of a multi-field map; () for one field (one spectrum)."""
+    masked: bool = False
+    """Maps observed through a mask: the masked invariants are stored too."""
 
     def __post_init__(self) -> None:
         if not self.kinds:
@@ -135,6 +142,7 @@ class CacheLayout:
             "means": (self.n_paths,),
             "power_spectra": (self.n_paths, self.L0),
             "input_power_spectra": (len(self.spectra), self.L) if self.spectra else (self.L,),
+            **({"masked_means": (self.n_paths,), "masked_power_spectra": (self.n_paths, self.L0)} if self.masked else {}),
         }
 
     def dimension_names(self, name: str) -> tuple[str, ...]:
@@ -175,7 +183,8 @@ class CacheLayout:
         kinds = attrs["path_kinds"] if version >= 2 else ()
         fields, spectra = (attrs["path_fields"], attrs["input_spectra"]) if version >= 3 else ((), ())
         return cls(L=int(attrs["config"]["L"]), L0=int(attrs["L0"]), paths=tuple(tuple(int(j) for j in p) for p in attrs["paths"]),
-                   kinds=tuple(str(k) for k in kinds), fields=tuple(str(f) for f in fields), spectra=tuple(str(s) for s in spectra))
+                   kinds=tuple(str(k) for k in kinds), fields=tuple(str(f) for f in fields), spectra=tuple(str(s) for s in spectra),
+                   masked=attrs.get("mask") is not None)
 
 
 def coefficients_digest(row: np.ndarray) -> str:
@@ -193,6 +202,8 @@ class MapResult:
     means: np.ndarray | None = None
     power_spectra: np.ndarray | None = None
     input_power_spectra: np.ndarray | None = None
+    masked_means: np.ndarray | None = None
+    masked_power_spectra: np.ndarray | None = None
     sha256: str = ""
     analysis_residual: float = math.nan
     masked_fraction: float = math.nan

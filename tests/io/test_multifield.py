@@ -55,6 +55,7 @@ def test_iqu_fits_matches_healpy_and_an_iau_file_reads_as_its_cosmo_twin(tmp_pat
         assert result.returncode == 0, result.stderr
     cosmo, iau = store_contents(tmp_path / "cosmo.zarr"), store_contents(tmp_path / "iau.zarr")
     assert np.array_equal(cosmo["coefficients"], iau["coefficients"])  # U -> -U on read: the same numbers
+    assert 0 < cosmo["maps/analysis_residual"][0] < 1e-7  # the largest residual of the iterative analyses (T; Q, U)
     ours = _spectra(tmp_path / "cosmo.zarr")
     reference = hp.anafast([t, q, u], lmax=L - 1, iter=10, pol=True)  # TT, EE, BB, ...
     for label, cl in zip(("T", "E", "B"), reference[:3]):
@@ -159,3 +160,22 @@ def test_a_cache_whose_channels_differ_from_what_the_configuration_computes_is_n
                                      "e.g. written by another version with other defaults): use another output or --overwrite")
     after = store_contents(store)
     assert all(np.array_equal(before[k], after[k], equal_nan=True) for k in before)
+
+
+def test_training_selects_channels_by_field():
+    from types import SimpleNamespace
+
+    from downstream.train.config import TrainConfig
+    from pipeline.errors import InputError
+    from pipeline.scattering.config import ScatteringConfig
+    from pipeline.scattering.fields import channel_table
+    from pipeline.sphere.fields import FieldSet
+    from pipeline.store.format import CacheLayout
+
+    table = channel_table(ScatteringConfig(L=L, J0=3), FieldSet.declare(["T", "Q", "U"]))
+    layout = CacheLayout(L, 8, table.paths, table.kinds, table.fields, table.spectra)
+    index = SimpleNamespace(path="c.zarr", fields=layout.fields, select=layout.select)
+    chosen = TrainConfig(fields=("E", "B"), kinds=("modulus",)).input_channels(index)
+    assert [layout.fields[i] for i in chosen] == ["E"] * 7 + ["B"] * 7 and {layout.kinds[i] for i in chosen} == {"modulus"}
+    with pytest.raises(InputError, match=r"^cache 'c.zarr' has no channels of field\(s\) \['Q\+iU'\]: its fields are \['B', 'E', 'T'\]$"):
+        TrainConfig(fields=("Q+iU",)).input_channels(index)

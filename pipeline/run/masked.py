@@ -1,0 +1,83 @@
+"""Scattering a map observed through a mask (docs/masks.md): the mask prepared once per process,
+the map's mean removed over the observed sky and the map apodised, and the rotation invariants
+recomputed over each channel's valid region.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ducc0
+import numpy as np
+
+from pipeline.errors import InputError
+from pipeline.io.mask_files import MaskOptions, mask_on, mask_weights
+from pipeline.scattering.config import ScatteringConfig
+from pipeline.scattering.validity import contamination, valid_fractions, valid_regions
+from pipeline.sphere.alm import complex_to_real, real_power_spectrum, real_to_complex
+from pipeline.sphere.grids import Grid
+from pipeline.sphere.harmonic import quadrature_analysis, ring_grid_analysis, ring_grid_synthesis
+from pipeline.sphere.masks import observed_fraction, pixel_areas
+
+
+@dataclass(frozen=True, eq=False)
+class MaskedSky:
+    """A mask prepared for one configuration: observed and apodised weights on the mask's grid,
+    the observed fraction, the mean of the apodised weights squared (w2), each channel's
+    contamination map (real layout, (n_channels, L0**2)), its valid region on the validity grid
+    and the valid fraction."""
+
+    observed: np.ndarray
+    apodised: np.ndarray
+    grid: Grid
+    observed_fraction: float
+    w2: float
+    contamination: np.ndarray
+    valid: np.ndarray
+    valid_fractions: np.ndarray
+
+    def summary(self, options: MaskOptions) -> dict:
+        """The cache's ``mask`` attribute (plain JSON)."""
+        return {**options.to_dict(), "grid": self.grid.describe(), "observed_fraction": self.observed_fraction, "w2": self.w2,
+                "valid_fractions": [float(f) for f in self.valid_fractions]}
+
+
+@lru_cache(maxsize=2)
+def masked_sky(options: MaskOptions, config: ScatteringConfig) -> MaskedSky:
+    """Read, check and apodise the mask; propagate its contamination (c^2 = (1 - w)^2) through the
+    channels of `config` (``pipeline.scattering.validity``); valid where sqrt(v) < tolerance."""
+    observed, apodised, grid = mask_weights(options)
+    areas = pixel_areas(grid)
+    w2 = float(np.sum(apodised**2 * areas) / (4 * math.pi))
+    maps = contamination(config, quadrature_analysis((1.0 - apodised) ** 2, grid, config.L))
+    valid = valid_regions(maps, config.L0, options.tolerance**2)
+    return MaskedSky(observed, apodised, grid, observed_fraction(observed, grid), w2, maps, valid, valid_fractions(valid))
+
+
+def masked_map(values: np.ndarray, grid: Grid, sky: MaskedSky) -> np.ndarray:
+    """(f - mean) w: the map's weighted mean over the observed pixels removed, times the apodised weights."""
+    observed, apodised = (mask_on(w, sky.grid, grid) for w in (sky.observed, sky.apodised))
+    areas = pixel_areas(grid)
+    mean = np.sum(values * observed * areas) / np.sum(observed * areas)
+    out = (values - mean) * apodised
+    if not out.any():
+        raise InputError("the map is constant over the observed sky: nothing to analyse")
+    return out
+
+
+def masked_invariants(coefficients: np.ndarray, sky: MaskedSky, L0: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and power spectrum of each channel's signal over its valid region only: the mean of
+    S[p] over the region, and the pseudo-spectrum of S[p] times the region's indicator divided by
+    its sky fraction (NaN where a channel has no valid region)."""
+    _, ntheta, nphi = sky.valid.shape
+    weights = ducc0.misc.GL_weights(ntheta, nphi)[:, None]
+    means, spectra = np.full(len(coefficients), np.nan), np.full((len(coefficients), L0), np.nan)
+    for k, (row, region, fraction) in enumerate(zip(coefficients, sky.valid, sky.valid_fractions)):
+        if fraction == 0:
+            continue
+        values = ring_grid_synthesis(real_to_complex(row, L0), L0, ntheta, nphi)
+        means[k] = np.sum(values * region * weights) / np.sum(region * weights)
+        spectra[k] = real_power_spectrum(complex_to_real(ring_grid_analysis(values * region, L0), L0), L0) / fraction
+    return means, spectra
