@@ -160,6 +160,11 @@ def inspect_command(store, as_json):
         kinds += "; by field: " + ", ".join(f"{n} {f}" for f, n in s["channels_by_field"].items())
     click.echo(f"  {s['n_paths']} channels ({kinds}) at L0={s['L0']}; maps: {s['maps']} ({s['done']} done, {s['failed']} failed, "
                f"{s['pending']} pending); complete: {s['complete']}; updated {s['updated']}")
+    if s["mask"]:
+        m = s["mask"]
+        valid = ", ".join(f"{100 * f:.0f}" for f in m["valid_fractions"])
+        click.echo(f"  mask {m['path']} ({m['kind']}, apodisation {m['apodisation']} {m['width_deg']:g} deg): observed {100 * m['observed_fraction']:.1f} % "
+                   f"of the sky, shared by every map; valid sky per channel (%, contamination < {m['tolerance']:g}): {valid}")
     if s["unreadable_status_chunks"]:
         click.echo(f"  {s['unreadable_status_chunks']} chunk(s) of maps/status unreadable: their maps count as pending "
                    f"(scatter-cache verify names them; a run recomputes them)")

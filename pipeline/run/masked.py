@@ -69,8 +69,9 @@ def masked_map(values: np.ndarray, grid: Grid, sky: MaskedSky) -> np.ndarray:
 
 def masked_invariants(coefficients: np.ndarray, sky: MaskedSky, L0: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and power spectrum of each channel's signal over its valid region only: the mean of
-    S[p] over the region, and the pseudo-spectrum of S[p] times the region's indicator divided by
-    its sky fraction (NaN where a channel has no valid region)."""
+    S[p] over the region; for l >= 1 the pseudo-spectrum of (S[p] - mean) times the region's
+    indicator divided by its sky fraction (Hivon et al. 2002's f_sky normalisation, mode coupling
+    not deconvolved), for l = 0 that of the mean, 4 pi mean^2 (NaN where a channel has no valid region)."""
     _, ntheta, nphi = sky.valid.shape
     weights = ducc0.misc.GL_weights(ntheta, nphi)[:, None]
     means, spectra = np.full(len(coefficients), np.nan), np.full((len(coefficients), L0), np.nan)
@@ -79,5 +80,6 @@ def masked_invariants(coefficients: np.ndarray, sky: MaskedSky, L0: int) -> tupl
             continue
         values = ring_grid_synthesis(real_to_complex(row, L0), L0, ntheta, nphi)
         means[k] = np.sum(values * region * weights) / np.sum(region * weights)
-        spectra[k] = real_power_spectrum(complex_to_real(ring_grid_analysis(values * region, L0), L0), L0) / fraction
+        spectra[k] = real_power_spectrum(complex_to_real(ring_grid_analysis((values - means[k]) * region, L0), L0), L0) / fraction
+        spectra[k, 0] = 4 * math.pi * means[k] ** 2
     return means, spectra

@@ -134,12 +134,9 @@ class Cache:
         group = zarr.open_group(open_store(url, mode), mode=mode, zarr_format=3, attributes=attributes)
         group.create_array("paths", data=layout.path_table(), compressors=_RECORD_CODECS,
                            dimension_names=DIMENSION_NAMES["paths"])
-        kinds = group.create_array("path_kinds", shape=(layout.n_paths,), dtype=str, fill_value="",
-                                   compressors=_RECORD_CODECS, dimension_names=DIMENSION_NAMES["path_kinds"])
-        kinds[:] = np.array(layout.kinds, dtype=object)
-        labels = group.create_array("path_fields", shape=(layout.n_paths,), dtype=str, fill_value="",
-                                    compressors=_RECORD_CODECS, dimension_names=DIMENSION_NAMES["path_fields"])
-        labels[:] = np.array(layout.fields, dtype=object)
+        for name, labels in (("path_kinds", layout.kinds), ("path_fields", layout.fields)):
+            group.create_array(name, shape=(layout.n_paths,), dtype=str, fill_value="", compressors=_RECORD_CODECS,
+                               dimension_names=DIMENSION_NAMES[name])[:] = np.array(labels, dtype=object)
         if mask:
             group.create_array("contamination", data=mask[1], compressors=_RECORD_CODECS, dimension_names=DIMENSION_NAMES["contamination"])
         for name, shape in layout.row_shapes.items():

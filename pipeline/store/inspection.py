@@ -16,7 +16,15 @@ import numpy as np
 from pipeline.errors import describe
 from pipeline.io.readers import file_sha256
 from pipeline.store.cache import DAMAGED_PLANNER_RECORDS, Cache
-from pipeline.store.format import DONE, FAILED, PENDING, PLANNER_RECORDS, RESULT_RECORDS, coefficients_digest
+from pipeline.store.format import (
+    DONE,
+    FAILED,
+    MASKED_ARRAYS,
+    PENDING,
+    PLANNER_RECORDS,
+    RESULT_RECORDS,
+    coefficients_digest,
+)
 from pipeline.store.zarr_io import chunk_reads
 
 
@@ -48,6 +56,7 @@ def summary(cache: Cache) -> dict:
         "channels_by_kind": dict(Counter(cache.layout.kinds)),
         "channels_by_field": {f: n for f, n in Counter(cache.layout.fields).items() if f},
         "input_spectra": list(cache.layout.spectra),
+        "mask": attrs.get("mask"),
         "maps": int(cache.n_maps),
         "done": int(np.sum(status == DONE)),
         "failed": int(np.sum(status == FAILED)),
@@ -99,14 +108,16 @@ def verify(cache: Cache) -> list[Problem]:
                              for i in rows if status[i] == DONE and len(str(values[i - rows.start])) != 64]
     problems += [Problem(i, sources[i], "not computed yet (pending)", damage=False) for i in np.flatnonzero(status == PENDING)]
     digests = cache.group["maps/coefficients_sha256"][: cache.n_maps] if "coefficients_sha256" in cache.records else None
+    valid = np.array(cache.group.attrs["mask"]["valid_fractions"]) > 0 if cache.layout.masked else None
     for name in shapes:
+        channels = valid if name in MASKED_ARRAYS else slice(None)  # NaN masked invariants: a channel with no valid region
         for rows, values, error in _map_chunks(cache, name):
             for i in rows:
                 if status[i] != DONE:
                     continue
                 if error:
                     problems.append(Problem(i, sources[i], error))
-                elif not np.all(np.isfinite(values[i - rows.start])):
+                elif not np.all(np.isfinite(values[i - rows.start][channels])):
                     problems.append(Problem(i, sources[i], f"{name} missing or not finite although the map is marked done"))
                 elif name == "coefficients" and digests is not None and digests[i] and (
                         coefficients_digest(values[i - rows.start]) != digests[i]):
