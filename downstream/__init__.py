@@ -10,4 +10,7 @@ Subpackages (import them directly; nothing is imported here, so ``import downstr
     train    TrainConfig (``config``), train / evaluate (``training``), checkpoints, figures, the
              click commands ``train`` and ``evaluate``
     cmb      the CMB experiment (``experiment``), its spectrum baseline and its report
+    digits   the 360-degree digits experiment, its planar baseline and its report
+    lensing  the weak-lensing experiment: shear statistics, both spin-2 routes, its report
+    reproduce  the experiments' click commands (scatter-reproduce-cmb / -digits / -lensing)
 """
