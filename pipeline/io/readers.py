@@ -14,6 +14,7 @@ Every problem with a file is one ``InputError`` whose message starts with the fi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -170,8 +171,10 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def read_map(path: str | Path, options: ReaderOptions = ReaderOptions()) -> MapData:
-    """Read one map or coefficient file; any problem with it is one InputError naming it."""
+def read_map(path: str | Path, options: ReaderOptions = ReaderOptions(), masked_by: Callable[[Grid], np.ndarray] | None = None) -> MapData:
+    """Read one map or coefficient file; any problem with it is one InputError naming it.
+    `masked_by(grid)`: the pixels a mask will zero (docs/masks.md): bad pixels there are set to 0
+    whatever the bad-pixel policy, which applies to the others."""
     source = str(path)
     path = Path(path)
     fmt = map_format(path)
@@ -192,7 +195,8 @@ def read_map(path: str | Path, options: ReaderOptions = ReaderOptions()) -> MapD
             where = "POLCCONV keyword" if fmt == "fits" else f"pol_convention in the sidecar {path.with_suffix('.json').name}"
             if check_pol_convention(read.pol_convention, options.pol_convention, where) == "IAU":
                 read.values[fields.spin2[1]] *= -1.0  # IAU -> COSMO: U changes sign
-        masked_fraction, description = _apply_bad_pixel_policy(read.values, options.bad_pixels, read.coverage, fields)
+        hidden = None if masked_by is None else masked_by(read.grid)
+        masked_fraction, description = _apply_bad_pixel_policy(read.values, options.bad_pixels, read.coverage, fields, hidden)
         read.values.flags.writeable = False
         return MapData(values=read.values, grid=read.grid, alm=None, alm_L=None, masked_fraction=masked_fraction,
                        mask_description=description, sha256=sha256, source=source, fields=fields)
@@ -211,16 +215,23 @@ def _checked_alm(alm: np.ndarray) -> np.ndarray:
     return alm
 
 
-def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str, fields: FieldSet | None) -> tuple[float, str]:
+def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str, fields: FieldSet | None,
+                            hidden: np.ndarray | None = None) -> tuple[float, str]:
     """Find NaN / inf / UNSEEN pixels (in any field), refuse or fill them (in place, each field with
-    its own mean); (masked fraction, description)."""
+    its own mean), except those `hidden` by a mask, which are set to 0; (masked fraction, description)."""
     bad = ~np.isfinite(values)
     bad |= (values >= UNSEEN_LOW) & (values <= UNSEEN_HIGH)
     if fields is not None:
         bad = bad.any(axis=0)
+    n_hidden = 0
+    if hidden is not None and (hidden_bad := bad & hidden).any():
+        n_hidden = int(np.count_nonzero(hidden_bad))
+        values[..., hidden_bad] = 0.0
+        bad &= ~hidden
     n_bad, npix = int(np.count_nonzero(bad)), bad.size
+    usable = ~bad if hidden is None else ~(bad | hidden)
     note = f" ({coverage})" if coverage else ""
-    if n_bad == npix:
+    if not usable.any():
         raise InputError(f"all {npix} pixels are NaN, inf or UNSEEN{note}: nothing to analyse")
     summary = f"{n_bad} of {npix} pixels ({100 * n_bad / npix:.3g} %) are NaN, inf or UNSEEN{note}"
     if n_bad and policy == "refuse":
@@ -228,12 +239,14 @@ def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str, fiel
     layers = [values] if fields is None else list(values)
     means = []
     for layer in layers if n_bad else ():
-        means.append(float(np.mean(layer, where=~bad)))
+        means.append(float(np.mean(layer, where=usable)))
         layer[bad] = means[-1]
     description = f"{summary}, filled with the mean of the valid pixels ({', '.join(f'{m:.6g}' for m in means)})" if n_bad else "no masked pixels"
+    if n_hidden:
+        description += f"; {n_hidden} bad pixels inside the mask set to 0"
     for k, layer in enumerate(layers):
         high, low = layer.max(), layer.min()
         if high == low:
             raise InputError(CONSTANT_MAP if fields is None else f"field {fields.names[k]!r}: {CONSTANT_MAP}")
         check_magnitude(max(high, -low))
-    return n_bad / npix, description
+    return (n_bad + n_hidden) / npix, description

@@ -19,6 +19,7 @@ import ducc0
 import numpy as np
 
 from pipeline.errors import InputError, describe
+from pipeline.io.mask_files import mask_on
 from pipeline.io.readers import MapData, read_map
 from pipeline.run.masked import masked_invariants, masked_map, masked_sky
 from pipeline.run.options import InputOptions
@@ -48,7 +49,11 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
     unexpected error such as running out of memory) becomes MapResult.error, one line."""
     start = time.perf_counter()
     try:
-        data = read_map(source, inputs.reader)
+        masked_by = None
+        if inputs.mask is not None:
+            sky = masked_sky(inputs.mask, config)
+            masked_by = lambda grid: mask_on(sky.observed, sky.grid, grid) == 0  # noqa: E731
+        data = read_map(source, inputs.reader, masked_by)
         scatter = _scatter_fields if data.fields is not None else _scatter_map
         outputs, residual = scatter(data, config, inputs, nthreads)
         overflowed = [name for name in DATA_ARRAYS if not np.isfinite(outputs[name]).all()]  # masked invariants: NaN = no valid region

@@ -201,3 +201,32 @@ def test_bad_masks_are_refused_with_one_line_and_nothing_cached_is_damaged(tmp_p
     after = store_contents(store)
     assert all(np.array_equal(before[k], after[k], equal_nan=True) for k in before)
     assert run_cli("scatter-cache", "verify", str(store)).returncode == 0
+
+
+@pytest.mark.cli
+def test_unseen_pixels_inside_the_mask_are_accepted_and_outside_it_follow_the_policy(tmp_path, rng):
+    nside, L = 16, 32
+    healpix = HealpixGrid(nside, "RING")
+    z = pixel_directions(healpix)[:, 2]
+    cut = (np.abs(z) > 0.3).astype(np.float64)
+    hp.write_map(str(tmp_path / "mask.fits"), cut, dtype=np.float64)
+    values = alm_to_map(random_alm(rng, L), healpix, L)
+    inside = values.copy()
+    inside[np.flatnonzero(cut == 0)[:40]] = hp.UNSEEN
+    hp.write_map(str(tmp_path / "inside.fits"), inside, dtype=np.float64)
+    outside = inside.copy()
+    outside[np.flatnonzero(cut == 1)[:3]] = np.nan
+    hp.write_map(str(tmp_path / "outside.fits"), outside, dtype=np.float64)
+    scatter = ("--L", str(L), "--J0", "3", "--workers", "1", "--no-progress", "--mask", str(tmp_path / "mask.fits"))
+    good = run_cli("scatter-preprocess", str(tmp_path / "inside.fits"), "-o", str(tmp_path / "a.zarr"), *scatter)
+    assert good.returncode == 0, good.stderr
+    hp.write_map(str(tmp_path / "plain.fits"), values, dtype=np.float64, overwrite=True)
+    plain = run_cli("scatter-preprocess", str(tmp_path / "plain.fits"), "-o", str(tmp_path / "p.zarr"), *scatter)
+    assert plain.returncode == 0
+    a, p = store_contents(tmp_path / "a.zarr"), store_contents(tmp_path / "p.zarr")
+    assert np.array_equal(a["coefficients"], p["coefficients"])  # pixels under the mask never reach the transform
+    assert a["maps/masked_fraction"][0] == pytest.approx(40 / healpix.npix)
+    refused = run_cli("scatter-preprocess", str(tmp_path / "outside.fits"), "-o", str(tmp_path / "c.zarr"), *scatter)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (f"failed: {tmp_path / 'outside.fits'}: 3 of 3072 pixels (0.0977 %) are NaN, inf or UNSEEN; the "
+                                      "bad-pixel policy is 'refuse': choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels")
