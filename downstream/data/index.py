@@ -8,6 +8,7 @@ the coefficients are read per item by :class:`downstream.data.dataset.CacheDatas
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,19 @@ class CacheIndex:
     done: np.ndarray
     labels: np.ndarray
     splits: np.ndarray
+    contamination: np.ndarray | None = None
+    """Masked caches: each channel's contamination map (P, L0**2) and the tolerance of its validity."""
+    tolerance: float = math.nan
+
+    def valid_region(self, channels: np.ndarray, L_grid: int) -> np.ndarray:
+        """Where every one of `channels` is valid (sqrt(contamination) < tolerance), sampled on the
+        Gauss-Legendre grid of bandlimit L_grid (float64 0 / 1); docs/masks.md section 3."""
+        import torch
+
+        from downstream.nn.s2_grid import ToS2Grid
+
+        maps = ToS2Grid(self.L0, L_grid)(torch.from_numpy(self.contamination[np.asarray(channels)])).numpy()
+        return (maps.max(axis=0) < self.tolerance**2).astype(np.float64)
 
     @property
     def L0(self) -> int:
@@ -105,8 +119,9 @@ def read_cache_index(path: str) -> CacheIndex:
     labels = labels.astype(np.int64)
     if (labels[done] < 0).all():
         raise InputError(f"cache {path!r} has no labels (maps/label = -1 for every done map); a 'label' column is expected in the manifest")
-    return CacheIndex(str(path), layout, str(attrs.get("config_hash", "")), done, labels,
-                      np.array(splits.tolist(), dtype=str))
+    mask = attrs.get("mask")
+    return CacheIndex(str(path), layout, str(attrs.get("config_hash", "")), done, labels, np.array(splits.tolist(), dtype=str),
+                      group["contamination"][:] if mask else None, float(mask["tolerance"]) if mask else math.nan)
 
 
 def select_maps(index: CacheIndex, split: str, fractions=(0.7, 0.15, 0.15), seed: int = 0) -> np.ndarray:

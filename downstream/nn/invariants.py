@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from downstream.nn.sh_tables import degree_of_column
+from downstream.nn.s2_grid import FromS2Grid, ToS2Grid
+from downstream.nn.sh_tables import degree_of_column, grid_shape
 
 
 @lru_cache(maxsize=32)
@@ -35,19 +36,39 @@ def degree_power(x: torch.Tensor, L: int) -> torch.Tensor:
 
 class RotationInvariants(nn.Module):
     """(..., C, L**2) -> (..., C * L): per channel, the mean r_00 / sqrt(4 pi) and the log power
-    spectrum log(C_l + eps) for l = 1 .. L-1 (C_0 would repeat the mean). Exactly invariant."""
+    spectrum log(C_l + eps) for l = 1 .. L-1 (C_0 would repeat the mean). Exactly invariant.
 
-    def __init__(self, L: int, eps: float = 1e-6):
+    masked: the same over a region of the sphere only (docs/masks.md section 4): the signal is
+    sampled on the Gauss-Legendre grid of bandlimit 2L, multiplied by the region's indicator (the
+    buffer ``region``, all ones until ``set_region``; saved with the model), analysed back, and the
+    mean and power divided by the region's sky fraction. Invariant only under the rotations that
+    keep the region."""
+
+    def __init__(self, L: int, eps: float = 1e-6, masked: bool = False):
         super().__init__()
-        self.L, self.eps = L, eps
+        self.L, self.eps, self.masked = L, eps, masked
+        if masked:
+            self.to_grid, self.from_grid = ToS2Grid(L, 2 * L), FromS2Grid(L, 2 * L)
+            self.register_buffer("region", torch.ones(grid_shape(2 * L), dtype=torch.float64))
+
+    def set_region(self, region: torch.Tensor) -> None:
+        """The indicator (or weights) of the region, sampled on the Gauss-Legendre grid of bandlimit 2L."""
+        if region.shape != self.region.shape:
+            raise ValueError(f"the region must be sampled on a {tuple(self.region.shape)} grid, got {tuple(region.shape)}")
+        self.region.copy_(region)
 
     def n_features(self, channels: int) -> int:
         return channels * self.L
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x[..., :1] / math.sqrt(4.0 * math.pi)
-        log_power = torch.log(degree_power(x, self.L)[..., 1:] + self.eps)
+        fraction = 1.0
+        if self.masked:
+            region = self.region.to(x.dtype)
+            fraction = self.from_grid(region)[..., 0] / math.sqrt(4.0 * math.pi)
+            x = self.from_grid(self.to_grid(x) * region)
+        mean = x[..., :1] / (math.sqrt(4.0 * math.pi) * fraction)
+        log_power = torch.log(degree_power(x, self.L)[..., 1:] / fraction + self.eps)
         return torch.cat([mean, log_power], dim=-1).flatten(-2)
 
     def extra_repr(self) -> str:
-        return f"L={self.L}, eps={self.eps:g}"
+        return f"L={self.L}, eps={self.eps:g}" + (", masked" if self.masked else "")

@@ -43,6 +43,8 @@ class ModelConfig:
     kind: "cnn" or "invariant_mlp". n_paths, L0: input channels and bandlimit. channels: output
     channels of each equivariant block (cnn). bandlimits: output bandlimit of each block (default
     halving). oversampling, activation: of each :class:`S2Activation`. hidden: width of the head.
+    masked_pooling: the invariants are taken over a region (the valid region of a masked cache,
+    set after construction; :class:`RotationInvariants`).
     """
 
     kind: str
@@ -54,6 +56,7 @@ class ModelConfig:
     oversampling: float = 2.0
     activation: str = "relu"
     hidden: int = 32
+    masked_pooling: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -93,7 +96,7 @@ class InvariantMLP(nn.Module):
         super().__init__()
         self.config = config
         self.normalize = HarmonicNormalization(config.n_paths, config.L0)
-        self.invariants = RotationInvariants(config.L0)
+        self.invariants = RotationInvariants(config.L0, masked=config.masked_pooling)
         self.head = _head(self.invariants.n_features(config.n_paths), config.hidden, config.n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +121,7 @@ class SphericalCNN(nn.Module):
         self.activations = nn.ModuleList(
             S2Activation(L, L_out, config.oversampling, config.activation) for L, L_out in zip(L_in, config.bandlimits)
         )
-        self.invariants = RotationInvariants(config.bandlimits[-1])
+        self.invariants = RotationInvariants(config.bandlimits[-1], masked=config.masked_pooling)
         self.head = _head(self.invariants.n_features(config.channels[-1]), config.hidden, config.n_classes)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:

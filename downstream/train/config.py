@@ -142,11 +142,14 @@ class TrainConfig:
         halving (which leaves 2-4 at L0 = 8-16: docs/digits-experiment.md section 3)."""
         return replace(self, bandlimits=(L0,) * len(self.channels)) if self.model == "cnn" else self
 
-    def model_config(self, n_paths: int, L0: int, n_classes: int) -> ModelConfig:
-        """The architecture for inputs of n_paths channels at bandlimit L0."""
+    def model_config(self, n_paths: int, L0: int, n_classes: int, masked: bool = False) -> ModelConfig:
+        """The architecture for inputs of n_paths channels at bandlimit L0; `masked`: the cache is
+        masked, and the invariants are pooled over the channels' valid region (docs/masks.md section 4)."""
+        if masked and self.augment:
+            raise InputError("rotation augmentation would rotate the mask with the map: it is refused for masked caches")
         try:
             return ModelConfig(self.model, n_paths, L0, n_classes, self.channels, self.bandlimits,
-                               self.oversampling, self.activation, self.hidden)
+                               self.oversampling, self.activation, self.hidden, masked_pooling=masked)
         except ValueError as err:
             raise InputError(str(err)) from None
 

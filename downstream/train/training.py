@@ -177,8 +177,14 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
     start = time.perf_counter()
     with reproducible(config.seed, device, config.threads):
         datasets = _datasets(index, config, None if maps is None else np.asarray(maps))
-        model_config = config.model_config(datasets["train"].n_paths, index.L0, index.n_classes)
+        model_config = config.model_config(datasets["train"].n_paths, index.L0, index.n_classes, masked=index.contamination is not None)
         model = build_model(model_config)
+        if model_config.masked_pooling:  # the invariants over the region where every input channel is valid
+            region = index.valid_region(datasets["train"].input_paths, 2 * model.invariants.L)
+            if not region.any():
+                raise InputError(f"cache {index.path!r}: no sky where every selected channel is valid; select fewer channels "
+                                 "(--kinds, --max-depth, --fields) or make the cache with a larger validity tolerance or J0")
+            model.invariants.set_region(torch.from_numpy(region))
         statistics = CacheDataset(index, datasets["train"].maps, dtype=torch.float64, input_paths=datasets["train"].input_paths)
         batches = (x for x, _ in make_loader(statistics, EVAL_BATCH, shuffle=False, num_workers=config.num_workers))
         model.normalize.set_statistics(*fit_normalization(batches, index.L0))

@@ -230,3 +230,60 @@ def test_unseen_pixels_inside_the_mask_are_accepted_and_outside_it_follow_the_po
     assert refused.returncode == 1
     assert refused.stderr.strip() == (f"failed: {tmp_path / 'outside.fits'}: 3 of 3072 pixels (0.0977 %) are NaN, inf or UNSEEN; the "
                                       "bad-pixel policy is 'refuse': choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels")
+
+
+def test_masked_pooling_is_the_plain_invariants_on_the_whole_sphere_and_the_region_mean_otherwise(rng):
+    import torch
+
+    from downstream.nn.invariants import RotationInvariants
+    from downstream.nn.s2_grid import ToS2Grid
+
+    L = 8
+    x = torch.from_numpy(np.stack([np.concatenate([[3.0], rng.standard_normal(L * L - 1)]) for _ in range(2)]))
+    plain, masked = RotationInvariants(L), RotationInvariants(L, masked=True)
+    assert torch.allclose(masked(x), plain(x), rtol=0, atol=1e-12)
+    grid = RingGrid.for_bandlimit("gl", 2 * L)
+    theta = np.arccos(pixel_directions(grid)[:, 2].reshape(grid.shape))
+    region = (theta < 1.0).astype(np.float64)
+    masked.set_region(torch.from_numpy(region))
+    samples = ToS2Grid(L, 2 * L)(x).numpy()
+    import ducc0
+
+    weights = ducc0.misc.GL_weights(grid.ntheta, grid.nphi)[:, None] * region
+    expected_means = (samples * weights).sum(axis=(1, 2)) / weights.sum()
+    assert np.allclose(masked(x).reshape(2, L)[:, 0].numpy(), expected_means, rtol=1e-12)
+
+
+@pytest.mark.cli
+def test_training_on_a_masked_cache_pools_over_the_valid_region(tmp_path, rng):
+    import torch
+
+    from downstream.data.index import read_cache_index
+    from downstream.train.config import TrainConfig
+    from downstream.train.training import train
+    from pipeline.errors import InputError
+
+    L = 32
+    grid = RingGrid.for_bandlimit("gl", L)
+    rows = ["path,label,split"]
+    for i in range(16):
+        np.save(tmp_path / f"m{i}.npy", alm_to_map(random_alm(rng, L, red_spectrum(L)), grid, L) * (1 + i % 2))
+        (tmp_path / f"m{i}.json").write_text(json.dumps({"grid": "gl"}))
+        rows.append(f"m{i}.npy,{i % 2},{('train', 'train', 'val', 'test')[i % 4]}")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    mask = write_mask(tmp_path, "cut", galactic_cut(grid, 10.0))
+    result = run_cli("scatter-preprocess", str(tmp_path / "manifest.csv"), "-o", str(tmp_path / "c.zarr"), "--L", str(L), "--J0", "4",
+                     "--odd", "none", "--mask", str(mask), "--validity-tolerance", "0.05", "--workers", "1", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    index = read_cache_index(str(tmp_path / "c.zarr"))
+    assert np.array_equal(index.valid_region([0, 1], 16), index.valid_region([0], 16) * index.valid_region([1], 16))
+    config = TrainConfig(model="invariant_mlp", epochs=1, max_depth=0, dtype="float64")  # (5,) has no valid sky here
+    trained = train(str(tmp_path / "c.zarr"), config, progress=False)
+    assert trained.model.config.masked_pooling
+    channels = config.input_channels(index)
+    assert torch.equal(trained.model.invariants.region, torch.from_numpy(index.valid_region(channels, 2 * index.L0)))
+    assert 0 < float(trained.model.invariants.region.mean()) < 1
+    with pytest.raises(InputError, match="^rotation augmentation would rotate the mask with the map: it is refused for masked caches$"):
+        train(str(tmp_path / "c.zarr"), TrainConfig(model="invariant_mlp", epochs=1, augment=True), progress=False)
+    with pytest.raises(InputError, match="no sky where every selected channel is valid"):
+        train(str(tmp_path / "c.zarr"), TrainConfig(model="invariant_mlp", epochs=1, max_depth=1), progress=False)
