@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: install lint test test-slow test-all bench bench-sign bench-threads bench-digits bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick reproduce-digits reproduce-digits-quick reproduce-lensing reproduce-lensing-quick clean-cmb-maps clean
+.PHONY: install lint test test-slow test-all bench bench-sign bench-spin2 bench-masks bench-threads bench-digits bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick reproduce-digits reproduce-digits-quick reproduce-lensing reproduce-lensing-quick clean-cmb-maps clean
 
 install: $(STAMP)
 
@@ -34,6 +34,12 @@ bench: install  ## benchmark tables (printed) and JSON under benchmarks/results/
 
 bench-sign: install  ## sign-aware channels at L = 1024: equivariance per kind and depth, cost against modulus-only
 	$(BIN)/python benchmarks/bench_sign_aware.py
+
+bench-spin2: install  ## spin-2 scattering at L = 256 and 1024: equivariance of both routes, Q/U as scalars, cost in SHT pairs (~5 min)
+	$(BIN)/python benchmarks/bench_spin2.py
+
+bench-masks: install  ## masked against full-sky scattering at L = 256 and 1024: valid fractions, inside / outside, rotated masks
+	$(BIN)/python benchmarks/bench_masks.py
 
 bench-threads: install  ## threads inside one map: 1 and 2 threads on one L = 4096 map
 	$(BIN)/python benchmarks/bench_threads.py
