@@ -16,7 +16,7 @@ import sys
 
 import click
 
-from pipeline.errors import user_errors
+from pipeline.errors import InputError, user_errors
 from pipeline.io.mask_files import (
     DEFAULT_APODISATION,
     DEFAULT_MIN_SKY_FRACTION,
@@ -77,12 +77,13 @@ def scattering_options(command):
 @click.option("--pol-convention", type=click.Choice(POL_CONVENTIONS),
               help="Polarisation convention of the spin-2 pair (default: the FITS POLCCONV keyword or the sidecar; needed if neither says).")
 @click.option("--mask", "mask_file", type=click.Path(dir_okay=False), help="A mask shared by every map (HEALPix FITS or .npy on the maps' grid; 1 observed, 0 masked).")
-@click.option("--mask-kind", type=click.Choice(MASK_KINDS), default="binary", show_default=True, help="A binary 0/1 mask (apodised), or weights in [0, 1] used as they are.")
-@click.option("--apodisation", type=click.Choice(APODISATIONS), default=DEFAULT_APODISATION, show_default=True, help="Taper of a binary mask (NaMaster's C1, C2).")
-@click.option("--apodisation-width", type=float, default=DEFAULT_WIDTH_DEG, show_default=True, help="Width of the taper in degrees.")
-@click.option("--min-sky-fraction", type=float, default=DEFAULT_MIN_SKY_FRACTION, show_default=True, help="Refuse a mask that observes less of the sky.")
-@click.option("--validity-tolerance", type=float, default=DEFAULT_TOLERANCE, show_default=True,
-              help="A channel is valid where the mask's propagated rms contamination is below this fraction.")
+@click.option("--mask-field", help="FITS column of the mask (name or 0-based index; default: the only one).")
+@click.option("--mask-kind", type=click.Choice(MASK_KINDS), help="A binary 0/1 mask (apodised), or weights in [0, 1] used as they are [binary].")
+@click.option("--apodisation", type=click.Choice(APODISATIONS), help=f"Taper of a binary mask (NaMaster's C1, C2) [{DEFAULT_APODISATION}].")
+@click.option("--apodisation-width", type=float, help=f"Width of the taper in degrees [{DEFAULT_WIDTH_DEG:g}].")
+@click.option("--min-sky-fraction", type=float, help=f"Refuse a mask that observes less of the sky [{DEFAULT_MIN_SKY_FRACTION:g}].")
+@click.option("--validity-tolerance", type=float,
+              help=f"A channel is valid where the mask's propagated rms contamination is below this fraction [{DEFAULT_TOLERANCE:g}].")
 @click.option("--npz-key", help="Array of a .npz archive holding the map.")
 @click.option("--color", type=click.Choice(["luminance", "R", "G", "B"]),
               help="How a colour image becomes one map: luminance (ITU-R BT.601 luma) or one channel (default: colour refused).")
@@ -103,7 +104,7 @@ def scattering_options(command):
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @user_errors
 def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, precision, spin2_route, grid, ordering, field, fields, spin2,
-                    pol_convention, mask_file, mask_kind, apodisation, apodisation_width, min_sky_fraction, validity_tolerance, npz_key,
+                    pol_convention, mask_file, mask_field, mask_kind, apodisation, apodisation_width, min_sky_fraction, validity_tolerance, npz_key,
                     color, alpha, missing, bad_pixels, healpix_epsilon, scheduler, scheduler_file, workers, threads_per_worker, maps_per_task,
                     overwrite, fail_fast, no_progress):
     """Scatter INPUTS (files, folders, globs or a manifest .csv) into the cache OUTPUT.
@@ -123,9 +124,15 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, precis
                            color=color, alpha=alpha, fields=fields, spin2=spin2, pol_convention=pol_convention)
     run = RunOptions(scheduler=scheduler, workers=workers, maps_per_task=maps_per_task, fail_fast=fail_fast,
                      progress=not no_progress, scheduler_file=scheduler_file, threads_per_worker=threads_per_worker)
-    mask = None if mask_file is None else MaskOptions.for_file(
-        mask_file, kind=mask_kind, apodisation="none" if mask_kind == "weights" else apodisation, width_deg=apodisation_width,
-        min_sky_fraction=min_sky_fraction, tolerance=validity_tolerance)
+    mask_options = {name: value for name, value in dict(
+        field=mask_field, kind=mask_kind, apodisation=apodisation, width_deg=apodisation_width, min_sky_fraction=min_sky_fraction,
+        tolerance=validity_tolerance).items() if value is not None}
+    if mask_file is None and mask_options:
+        raise InputError("--mask-field, --mask-kind, --apodisation, --apodisation-width, --min-sky-fraction and --validity-tolerance "
+                         "apply to a mask: give --mask FILE")
+    if mask_kind == "weights":
+        mask_options.setdefault("apodisation", "none")
+    mask = None if mask_file is None else MaskOptions.for_file(mask_file, **mask_options)
     input_options = InputOptions(reader, healpix_epsilon, mask)
     summary = preprocess(expand_inputs(inputs, missing), output, config, input_options, run, overwrite=overwrite)
     click.echo(f"{output}: {summary.n_computed} computed, {summary.n_skipped} already done, "

@@ -39,10 +39,10 @@ class RotationInvariants(nn.Module):
     spectrum log(C_l + eps) for l = 1 .. L-1 (C_0 would repeat the mean). Exactly invariant.
 
     masked: the same over a region of the sphere only (docs/masks.md section 4): the signal is
-    sampled on the Gauss-Legendre grid of bandlimit 2L, multiplied by the region's indicator (the
-    buffer ``region``, all ones until ``set_region``; saved with the model), analysed back, and the
-    mean and power divided by the region's sky fraction. Invariant only under the rotations that
-    keep the region."""
+    sampled on the Gauss-Legendre grid of bandlimit 2L and multiplied by the region's indicator (the
+    buffer ``region``, all ones until ``set_region``; saved with the model): the mean over the
+    region, and the power of the fluctuation about it times the indicator divided by the region's
+    sky fraction. Invariant only under the rotations that keep the region."""
 
     def __init__(self, L: int, eps: float = 1e-6, masked: bool = False):
         super().__init__()
@@ -61,13 +61,15 @@ class RotationInvariants(nn.Module):
         return channels * self.L
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fraction = 1.0
-        if self.masked:
-            region = self.region.to(x.dtype)
-            fraction = self.from_grid(region)[..., 0] / math.sqrt(4.0 * math.pi)
-            x = self.from_grid(self.to_grid(x) * region)
-        mean = x[..., :1] / (math.sqrt(4.0 * math.pi) * fraction)
-        log_power = torch.log(degree_power(x, self.L)[..., 1:] / fraction + self.eps)
+        if not self.masked:
+            mean = x[..., :1] / math.sqrt(4.0 * math.pi)
+            return torch.cat([mean, torch.log(degree_power(x, self.L)[..., 1:] + self.eps)], dim=-1).flatten(-2)
+        region = self.region.to(x.dtype)
+        samples = self.to_grid(x)
+        area = self.from_grid(region)[..., 0] * math.sqrt(4.0 * math.pi)  # integral of the region
+        mean = self.from_grid(samples * region)[..., :1] * math.sqrt(4.0 * math.pi) / area
+        fluctuation = self.from_grid((samples - mean[..., None]) * region)  # as the cache's masked spectra (docs/masks.md section 4)
+        log_power = torch.log(degree_power(fluctuation, self.L)[..., 1:] * (4.0 * math.pi) / area + self.eps)
         return torch.cat([mean, log_power], dim=-1).flatten(-2)
 
     def extra_repr(self) -> str:

@@ -141,7 +141,9 @@ def _healpix_table(table: fits.BinTableHDU, options: ReaderOptions, primary: fit
             grid = HealpixGrid(nside, ordering)
             if column.size != grid.npix:
                 raise InputError(f"{column.size} pixels do not match NSIDE = {nside}: expected 12 * NSIDE**2 = {grid.npix}")
-        values = np.stack([np.asarray(c, dtype=np.float64).reshape(-1) for c in columns])  # the one copy: >f4 -> float64
+        values = np.empty((len(columns), grid.npix))  # the one copy: >f4 -> float64
+        for row, c in zip(values, columns):
+            row[:] = c.reshape(-1)
         return Pixels(values if options.fields else values[0], grid, pol_convention=convention)
     if nside is None:
         raise InputError("partial-sky (EXPLICIT) table without NSIDE in the header")

@@ -36,12 +36,14 @@ DEFAULT_TOLERANCE = 0.01
 
 @dataclass(frozen=True)
 class MaskOptions:
-    """The mask of a run: its file (absolute path) and sha256, its kind, the apodisation of a
-    binary mask (C1 / C2 of width_deg degrees, or none), the least observed sky fraction
-    accepted, and the contamination tolerance of the validity maps."""
+    """The mask of a run: its file (absolute path) and sha256, the FITS column holding it (a name
+    or 0-based index; None: the only one), its kind, the apodisation of a binary mask (C1 / C2 of
+    width_deg degrees, or none), the least observed sky fraction accepted, and the contamination
+    tolerance of the validity maps."""
 
     path: str
     sha256: str = ""
+    field: str | None = None
     kind: str = "binary"
     apodisation: str = DEFAULT_APODISATION
     width_deg: float = DEFAULT_WIDTH_DEG
@@ -66,7 +68,8 @@ class MaskOptions:
     def for_file(cls, path: str | os.PathLike, **options) -> "MaskOptions":
         """Options for the mask at `path`: its absolute path and the sha256 of its bytes."""
         path = os.path.abspath(path)
-        map_format(path)
+        if map_format(path) == "image":
+            raise InputError(f"{path}: a mask is a HEALPix FITS or a .npy / .npz map, not an image")
         if not Path(path).is_file():
             raise InputError(f"{path}: mask file not found")
         with parser_errors("readable"):
@@ -87,7 +90,9 @@ def load_mask(options: MaskOptions) -> tuple[np.ndarray, Grid]:
         if file_sha256(options.path) != options.sha256:
             raise InputError("the mask file changed since the cache was made (its sha256 differs)")
         fmt = map_format(options.path)
-        read = read_fits(Path(options.path), ReaderOptions()) if fmt == "fits" else read_numpy(Path(options.path), fmt, ReaderOptions())
+        field = int(options.field) if options.field is not None and options.field.isdigit() else options.field
+        reader = ReaderOptions(field=field)
+        read = read_fits(Path(options.path), reader) if fmt == "fits" else read_numpy(Path(options.path), fmt, reader)
         if isinstance(read, Harmonics) or read.values.ndim != len(read.grid.shape):
             raise InputError("a mask is one map of pixel weights, not harmonic coefficients or several fields")
         _check_values(read.values, options)

@@ -50,6 +50,9 @@ def _declared(path: Path, options: ReaderOptions) -> tuple[ReaderOptions, Sideca
     names = content.get("fields")
     if names is not None and not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)):
         raise InputError(f"sidecar {sidecar.name}: fields must be a list of the names of the array's leading axis, got {names!r}")
+    convention = content.get("pol_convention")
+    if convention is not None and not isinstance(convention, str):
+        raise InputError(f"sidecar {sidecar.name}: pol_convention must be COSMO or IAU, got {convention!r}")
     declared = {key: value for key, value in content.items() if value is not None and key in ("grid", "ordering")}
     for key, value in declared.items():
         if getattr(options, key) not in (None, value):

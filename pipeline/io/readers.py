@@ -191,12 +191,13 @@ def read_map(path: str | Path, options: ReaderOptions = ReaderOptions(), masked_
             return MapData(values=None, grid=None, alm=_checked_alm(read.alm), alm_L=read.L, masked_fraction=0.0,
                            mask_description="harmonic input", sha256=sha256, source=source)
         fields = options.field_set
-        if fields is not None and fields.spin2 is not None:
-            where = "POLCCONV keyword" if fmt == "fits" else f"pol_convention in the sidecar {path.with_suffix('.json').name}"
-            if check_pol_convention(read.pol_convention, options.pol_convention, where) == "IAU":
-                read.values[fields.spin2[1]] *= -1.0  # IAU -> COSMO: U changes sign
         hidden = None if masked_by is None else masked_by(read.grid)
         masked_fraction, description = _apply_bad_pixel_policy(read.values, options.bad_pixels, read.coverage, fields, hidden)
+        if fields is not None and fields.spin2 is not None:
+            where = {"fits": "POLCCONV keyword", "image": "polarisation convention"}.get(
+                fmt, f"pol_convention in the sidecar {path.with_suffix('.json').name}")
+            if check_pol_convention(read.pol_convention, options.pol_convention, where) == "IAU":
+                read.values[fields.spin2[1]] *= -1.0  # IAU -> COSMO: U changes sign (after the bad pixels are found)
         read.values.flags.writeable = False
         return MapData(values=read.values, grid=read.grid, alm=None, alm_L=None, masked_fraction=masked_fraction,
                        mask_description=description, sha256=sha256, source=source, fields=fields)

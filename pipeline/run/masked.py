@@ -17,7 +17,7 @@ from pipeline.io.mask_files import MaskOptions, mask_on, mask_weights
 from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.validity import contamination, valid_fractions, valid_regions
 from pipeline.sphere.alm import complex_to_real, real_power_spectrum, real_to_complex
-from pipeline.sphere.grids import Grid
+from pipeline.sphere.grids import Grid, RingGrid
 from pipeline.sphere.harmonic import quadrature_analysis, ring_grid_analysis, ring_grid_synthesis
 from pipeline.sphere.masks import observed_fraction, pixel_areas
 
@@ -59,9 +59,11 @@ def masked_sky(options: MaskOptions, config: ScatteringConfig) -> MaskedSky:
 def masked_map(values: np.ndarray, grid: Grid, sky: MaskedSky) -> np.ndarray:
     """(f - mean) w: the map's weighted mean over the observed pixels removed, times the apodised weights."""
     observed, apodised = (mask_on(w, sky.grid, grid) for w in (sky.observed, sky.apodised))
-    areas = pixel_areas(grid)
-    mean = np.sum(values * observed * areas) / np.sum(observed * areas)
-    out = (values - mean) * apodised
+    areas = pixel_areas(grid) if isinstance(grid, RingGrid) else 1.0  # equal HEALPix pixels: no npix-sized array
+    weights = observed * areas
+    mean = np.vdot(values, weights) / np.sum(weights)
+    out = values - mean
+    out *= apodised
     if not out.any():
         raise InputError("the map is constant over the observed sky: nothing to analyse")
     return out

@@ -1,18 +1,19 @@
 """Where the scattering of a masked map can be trusted: the mask's contamination propagated through
-the scattering tree with the absolute kernels (docs/masks.md section 3).
+the scattering tree with the kernels' power (docs/masks.md section 3).
 
 For a map f observed through apodised weights w, the masked input f_m = (f - mean) w differs from
-f by at most |f| (1 - w) + |mean|: the contamination c = 1 - w says, pixel by pixel, which fraction
-of the signal is not the sky's. A convolution mixes it as its kernel does, and since
-|a * k - b * k| <= |a - b| * |k| and ||a| - |b|| <= |a - b|, the contamination of every wavelet
-coefficient and of every modulus is bounded (in units of the field's amplitude) by the same
-chain of convolutions with the absolute kernels |Psi^j| and |Phi|, normalised to unit integral:
+f by at most |f| (1 - w) plus the removed mean. For a field whose fluctuations are roughly
+independent from pixel to pixel, the variance of a filtered field that comes from the masked
+pixels is the kernel's power k^2 integrated over them, and a modulus never increases a
+difference. So the fraction of each signal's variance that is the cut's is propagated as
 
-    c[()] = 1 - w,   c[p + (j,)] = clip(|Psi^j| * c[p], 0, 1),   v[p] = |Phi| * c[p],
+    c[()] = (1 - w)^2,   c[p + (j,)] = clip(K_j * c[p], 0, 1),   v[p] = K_Phi * c[p],
 
-and for an odd channel the sum of its two factors' contaminations. v[p], a bandlimit-L0 signal
-stored like the coefficients, is the channel's contamination map; the channel is **valid** where
-v[p] < tolerance. The chain runs on the scattering plan's own grids and bandlimits.
+with K = k^2 / integral k^2 for the wavelets Psi^j and the scaling function Phi, and for an odd
+channel the sum of its two factors' c. v[p], a bandlimit-L0 signal stored like the coefficients,
+is the channel's contamination map; the channel is **valid** where sqrt(v[p]) < tolerance. (A
+bound with |k| was measured useless: the rings of these sharp-in-l kernels leave a floor of a few
+per cent everywhere.) The chain runs on the scattering plan's own grids and bandlimits.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def kernel_power(multiplier: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _absolute_filters(config: ScatteringConfig) -> tuple[dict[int, np.ndarray], np.ndarray]:
+def _power_filters(config: ScatteringConfig) -> tuple[dict[int, np.ndarray], np.ndarray]:
     fb = filter_bank(config.L, config.lam, config.J0)
     wavelets = {j: kernel_power(fb.wavelet(j)[: config.wavelet_bandlimit(j)]) for j in range(config.J0, config.J + 1)}
     return wavelets, kernel_power(fb.scaling[: config.L0])
@@ -54,7 +55,7 @@ def contamination(config: ScatteringConfig, c_root: np.ndarray) -> np.ndarray:
     """The contamination map v of every channel of `config`'s spin-0 plan, real layout
     (n_channels, L0**2), from the complex coefficients (l < L) of c = 1 - w."""
     plan = scattering_plan(config)
-    wavelets, scaling = _absolute_filters(config)
+    wavelets, scaling = _power_filters(config)
     c: dict[int, np.ndarray] = {0: c_root}
     for i, node in enumerate(plan.nodes[1:], start=1):
         j, parent = node.path[-1], plan.nodes[node.parent]

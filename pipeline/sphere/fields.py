@@ -54,6 +54,10 @@ class FieldSet:
             pair = tuple(str(n) for n in spin2)
             if len(pair) != 2 or pair[0].upper() == pair[1].upper() or not all(p.upper() in upper for p in pair):
                 raise InputError(f"spin2 must name two of the fields ({', '.join(names)}), got {', '.join(pair)}")
+            known = [n for n in upper if any(n in k for k in KNOWN_PAIRS) and n not in (p.upper() for p in pair)]
+            if known:  # a Q or U left out of the declared pair would be scattered as a scalar map
+                raise InputError(f"field {names[upper.index(known[0])]!r} is a component of a spin-2 pair by name, outside the "
+                                 f"declared pair {', '.join(pair)}: one map file may hold one pair")
             return cls(names, (upper.index(pair[0].upper()), upper.index(pair[1].upper())))
         found = None
         for first, second in KNOWN_PAIRS:

@@ -208,7 +208,7 @@ def pointwise_analysis(
     alms = [np.ascontiguousarray(a, dtype=np.complex64 if single else np.complex128).reshape(-1, n_alm(L)) for a in alms]
     outs = [np.zeros((1, n_alm(L_out)), dtype=np.complex128) for _, _, L_out in products]
     half = (ntheta + 1) // 2
-    pairs_per_band = max(1, _BAND_BYTES // (2 * nphi * 8 * max(1, len(alms))))
+    pairs_per_band = max(1, _BAND_BYTES // (2 * nphi * 8 * max(1, sum(len(a) for a in alms))))
     for start in range(0, half, pairs_per_band):
         north = np.arange(start, min(start + pairs_per_band, half))
         rings = np.unique(np.concatenate([north, ntheta - 1 - north[::-1]]))
@@ -218,7 +218,8 @@ def pointwise_analysis(
             phi0=np.zeros(len(rings)),
             ringstart=np.arange(len(rings), dtype=np.uint64) * nphi,
         )
-        bands = [ducc0.sht.synthesis(alm=a, lmax=L - 1, spin=s, nthreads=nthreads, **geometry) for a, s in zip(alms, spins)]
+        bands = [ducc0.sht.synthesis(alm=a, lmax=L - 1, spin=s, nthreads=nthreads, **geometry) if L > s  # no l >= 2: zero
+                 else np.zeros((len(a), len(rings) * nphi), dtype=weights.dtype) for a, s in zip(alms, spins)]
         w, shape = weights[rings, None], (len(rings), nphi)
         magnitudes: dict[int, np.ndarray] = {}  # |a| once per signal and band, shared by "abs" and "signed_square"
         for out, (operation, operands, L_out) in zip(outs, products):

@@ -193,6 +193,20 @@ def test_bad_masks_are_refused_with_one_line_and_nothing_cached_is_damaged(tmp_p
             assert result.returncode == 2 and result.stderr.strip() == f"error: mask {path}: {message}", result.stderr
     refused = run_cli("scatter-preprocess", str(tmp_path / "map.fits"), "-o", str(store), *scatter)
     assert refused.returncode == 2 and "was written with other input options" in refused.stderr
+    stray = run_cli("scatter-preprocess", str(tmp_path / "map.fits"), "-o", str(tmp_path / "s.zarr"), "--apodisation", "C2", *scatter)
+    assert stray.returncode == 2 and stray.stderr.strip() == (
+        "error: --mask-field, --mask-kind, --apodisation, --apodisation-width, --min-sky-fraction and --validity-tolerance apply "
+        "to a mask: give --mask FILE")
+    (tmp_path / "mask.png").write_bytes(b"")
+    image = run_cli("scatter-preprocess", str(tmp_path / "map.fits"), "-o", str(tmp_path / "i.zarr"), "--mask", str(tmp_path / "mask.png"), *scatter)
+    assert image.stderr.strip() == f"error: {tmp_path / 'mask.png'}: a mask is a HEALPix FITS or a .npy / .npz map, not an image"
+    hp.write_map(str(tmp_path / "planck.fits"), [cut * 0, cut], dtype=np.float64, column_names=["GAL020", "GAL040"])
+    several = run_cli("scatter-preprocess", str(tmp_path / "map.fits"), "-o", str(tmp_path / "g.zarr"), "--mask", str(tmp_path / "planck.fits"), *scatter)
+    assert several.returncode == 2 and "choose one with field" in several.stderr
+    chosen = run_cli("scatter-preprocess", str(tmp_path / "map.fits"), "-o", str(tmp_path / "g.zarr"), "--mask", str(tmp_path / "planck.fits"),
+                     "--mask-field", "GAL040", *scatter)
+    assert chosen.returncode == 0, chosen.stderr
+    assert np.array_equal(store_contents(tmp_path / "g.zarr")["coefficients"], store_contents(store)["coefficients"])
     weighted = run_cli("scatter-preprocess", str(tmp_path / "map.fits"), "-o", str(tmp_path / "w.zarr"), "--mask",
                        str(tmp_path / "half.fits"), "--mask-kind", "weights", *scatter)
     assert weighted.returncode == 0, weighted.stderr

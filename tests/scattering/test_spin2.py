@@ -142,6 +142,8 @@ def test_channel_labels_and_signals_follow_the_fields():
     (["T", "t"], None, "fields must be unique, got T, t"),
     (["A", "B"], ["A", "C"], "spin2 must name two of the fields (A, B), got A, C"),
     (["Q", "U", "G1", "G2"], None, "fields Q, U, G1, G2 hold two spin-2 pairs: one map file may hold one"),
+    (["Q", "U", "A", "B"], ["A", "B"], "field 'Q' is a component of a spin-2 pair by name, outside the declared pair A, B: one map file may hold one pair"),
+    (["T", "Q", "U"], ["T", "Q"], "field 'U' is a component of a spin-2 pair by name, outside the declared pair T, Q: one map file may hold one pair"),
 ])
 def test_bad_field_declarations_are_refused(names, spin2, message):
     with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
