@@ -320,7 +320,7 @@ def test_a_writer_that_falls_behind_stores_the_tasks_finished_meanwhile_in_one_w
 def test_an_unexpected_error_in_one_map_fails_that_map_only(inputs, monkeypatch):
     from pipeline.run import tasks
 
-    def out_of_memory(source, options):
+    def out_of_memory(source, options, masked_by=None):
         raise MemoryError("cannot allocate 12.0 GiB")
 
     monkeypatch.setattr(tasks, "read_map", out_of_memory)
