@@ -54,7 +54,8 @@ from pipeline.sphere.harmonic import alm_to_map
 if TYPE_CHECKING:
     from distributed import Client
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename: readers see the old file or the whole new one."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
@@ -92,18 +93,19 @@ def write_map(spec: MapSpec, directory: str | Path, *, nthreads: int = 1) -> flo
         buffer = io.BytesIO()
         np.save(buffer, values.astype(np.float32), allow_pickle=False)
         data = buffer.getvalue()
-    _write_atomic(directory / spec.filename, data)
-    _write_atomic(directory / f"{spec.stem}.json", json.dumps(spec.sidecar()).encode())
+    write_atomic(directory / spec.filename, data)
+    write_atomic(directory / f"{spec.stem}.json", json.dumps(spec.sidecar()).encode())
     seconds = time.perf_counter() - start
     software = {"numpy": np.__version__, "ducc0": ducc0.__version__}
     record = spec.provenance() | {"software": software, "seconds": seconds}
-    _write_atomic(provenance, json.dumps(record, indent=1).encode())
+    write_atomic(provenance, json.dumps(record, indent=1).encode())
     return seconds
 
 
-def map_status(spec: MapSpec, directory: str | Path) -> str:
+def map_status(spec, directory: str | Path) -> str:
     """'done' (data, sidecar and a matching provenance record on disk), 'missing', or 'stale'
-    (made with other settings)."""
+    (made with other settings), for any map spec with ``filename``, ``stem``, ``sidecar()`` and
+    ``provenance()`` (the CMB maps, the lensing maps)."""
     directory = Path(directory)
     files = [directory / name for name in (spec.filename, f"{spec.stem}.json", f"{spec.stem}.provenance.json")]
     if not all(path.is_file() for path in files):
@@ -128,7 +130,7 @@ def write_manifest(specs: list[MapSpec], path: str | Path) -> Path:
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(MANIFEST_COLUMNS)
     writer.writerows(rows)
-    _write_atomic(path, text.getvalue().encode())
+    write_atomic(path, text.getvalue().encode())
     return path
 
 

@@ -137,12 +137,11 @@ def plan_maps(config: CMBDatasetConfig) -> list[MapSpec]:
     return specs
 
 
-def assign_splits(seeds: list[int]) -> list[str]:
-    """Split names for the maps of one class: ranked by seed, the first round(0.70 n) train, the
-    next round(0.15 n) val, the rest test."""
+def assign_splits(seeds: list[int], splits: tuple[tuple[str, float], ...] = SPLITS) -> list[str]:
+    """Split names for the maps of one class: ranked by seed, the first round(f_train n) train, the
+    next round(f_val n) val, the rest test (`splits`: ((name, fraction), ...), default 0.70 / 0.15 / 0.15)."""
     n = len(seeds)
-    n_train = math.floor(SPLITS[0][1] * n + 0.5)
-    n_val = math.floor(SPLITS[1][1] * n + 0.5)
+    n_train, n_val = (math.floor(fraction * n + 0.5) for _, fraction in splits[:2])
     names = np.array(["test"] * n, dtype=object)
     order = np.argsort(np.array(seeds, dtype=np.uint64), kind="stable")
     names[order[:n_train]] = "train"

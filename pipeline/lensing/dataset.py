@@ -22,10 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import os
 import time
-import uuid
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +33,8 @@ import ducc0
 import numpy as np
 from dask.diagnostics import ProgressBar
 
-from pipeline.cmb.plan import map_seeds
+from pipeline.cmb.dataset import map_status, write_atomic
+from pipeline.cmb.plan import assign_splits, map_seeds
 from pipeline.errors import InputError
 from pipeline.lensing.simulation import CLASS_NAMES, GAUSSIAN, LOGNORMAL, convergence_alm, shear_maps
 from pipeline.lensing.spectra import LognormalModel, lensing_spectra
@@ -94,6 +92,10 @@ class MapSpec:
     def filename(self) -> str:
         return self.stem + ".npy"
 
+    def sidecar(self) -> dict:
+        """The reader's sidecar (``pipeline.io``): grid, field names, polarisation convention."""
+        return dict(SIDECAR)
+
     def provenance(self) -> dict:
         """The provenance keys that must match for a map on disk to be reused."""
         return SIDECAR | {
@@ -121,24 +123,6 @@ def plan_maps(config: LensingDatasetConfig) -> list[MapSpec]:
     return specs
 
 
-def assign_splits(seeds: list[int]) -> list[str]:
-    """Split names for the maps of one class: ranked by seed, the first round(0.6 n) train, the
-    next round(0.2 n) val, the rest test."""
-    n = len(seeds)
-    n_train, n_val = (math.floor(fraction * n + 0.5) for _, fraction in SPLITS[:2])
-    names = np.array(["test"] * n, dtype=object)
-    order = np.argsort(np.array(seeds, dtype=np.uint64), kind="stable")
-    names[order[:n_train]] = "train"
-    names[order[n_train : n_train + n_val]] = "val"
-    return names.tolist()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_map(spec: MapSpec, directory: str | Path, *, nthreads: int = 1) -> float:
     """Simulate one shear map and write it, its sidecar and its provenance record (in that order,
     each atomically). Returns the wall time in seconds. The same spec writes the same bytes."""
@@ -149,27 +133,12 @@ def write_map(spec: MapSpec, directory: str | Path, *, nthreads: int = 1) -> flo
     kappa = convergence_alm(lensing_spectra(spec.L, spec.model), spec.label, spec.seed, nthreads=nthreads)
     buffer = io.BytesIO()
     np.save(buffer, shear_maps(kappa, spec.L, nthreads=nthreads), allow_pickle=False)
-    _write_atomic(directory / spec.filename, buffer.getvalue())
-    _write_atomic(directory / f"{spec.stem}.json", json.dumps(SIDECAR).encode())
+    write_atomic(directory / spec.filename, buffer.getvalue())
+    write_atomic(directory / f"{spec.stem}.json", json.dumps(spec.sidecar()).encode())
     seconds = time.perf_counter() - start
     software = {"numpy": np.__version__, "ducc0": ducc0.__version__}
-    _write_atomic(provenance, json.dumps(spec.provenance() | {"software": software, "seconds": seconds}, indent=1).encode())
+    write_atomic(provenance, json.dumps(spec.provenance() | {"software": software, "seconds": seconds}, indent=1).encode())
     return seconds
-
-
-def map_status(spec: MapSpec, directory: str | Path) -> str:
-    """'done' (data, sidecar and a matching provenance record on disk), 'missing', or 'stale'
-    (made with other settings)."""
-    directory = Path(directory)
-    files = [directory / name for name in (spec.filename, f"{spec.stem}.json", f"{spec.stem}.provenance.json")]
-    if not all(path.is_file() for path in files):
-        return "missing"
-    try:
-        sidecar, record = (json.loads(path.read_text()) for path in files[1:])
-    except (OSError, ValueError):
-        return "stale"
-    matches = sidecar == SIDECAR and all(record.get(k) == v for k, v in spec.provenance().items())
-    return "done" if matches else "stale"
 
 
 def write_manifest(specs: list[MapSpec], path: str | Path) -> Path:
@@ -177,12 +146,12 @@ def write_manifest(specs: list[MapSpec], path: str | Path) -> Path:
     rows = []
     for label in (GAUSSIAN, LOGNORMAL):
         of_class = [s for s in specs if s.label == label]
-        rows += [(s.filename, s.label, split, s.seed) for s, split in zip(of_class, assign_splits([s.seed for s in of_class]))]
+        rows += [(s.filename, s.label, split, s.seed) for s, split in zip(of_class, assign_splits([s.seed for s in of_class], SPLITS))]
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(MANIFEST_COLUMNS)
     writer.writerows(rows)
-    _write_atomic(Path(path), text.getvalue().encode())
+    write_atomic(Path(path), text.getvalue().encode())
     return Path(path)
 
 

@@ -24,10 +24,11 @@ from downstream.lensing.statistics import (
     shear_eb,
     shear_spectra,
 )
+from pipeline.cmb.plan import assign_splits
 from pipeline.cmb.simulation import gaussian_alm
 from pipeline.cmb.spectra import correlation_function, legendre_spectrum, product_quadrature_order
 from pipeline.errors import InputError
-from pipeline.lensing.dataset import SIDECAR, LensingDatasetConfig, assign_splits, generate_dataset, plan_maps
+from pipeline.lensing.dataset import SIDECAR, SPLITS, LensingDatasetConfig, generate_dataset, plan_maps
 from pipeline.lensing.simulation import (
     GAUSSIAN,
     LOGNORMAL,
@@ -284,7 +285,7 @@ def test_dataset_files_sidecars_manifest_and_resume(tmp_path):
 def test_splits_are_balanced_and_deterministic():
     specs = [s for s in plan_maps(LensingDatasetConfig(L=16, n_per_class=100)) if s.label == GAUSSIAN]
     seeds = [s.seed for s in specs]
-    splits = assign_splits(seeds)
+    splits = assign_splits(seeds, SPLITS)
     assert [splits[i] for i in np.argsort(seeds)] == ["train"] * 60 + ["val"] * 20 + ["test"] * 20
 
 
