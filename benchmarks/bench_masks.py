@@ -38,22 +38,11 @@ from pipeline.scattering.transform import ScatteringTransform  # noqa: E402
 from pipeline.sphere.alm import real_to_complex  # noqa: E402
 from pipeline.sphere.grids import RingGrid  # noqa: E402
 from pipeline.sphere.harmonic import alm_to_map, ring_grid_synthesis  # noqa: E402
-from pipeline.sphere.masks import pixel_directions  # noqa: E402
+from pipeline.sphere.masks import galactic_cut_and_holes, pixel_directions, random_directions  # noqa: E402
 from pipeline.sphere.rotations import random_rotation, rotate_alm, rotate_real  # noqa: E402
 from pipeline.testing import random_alm  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_masks.json"
-
-
-def galactic_and_holes(directions: np.ndarray, holes: np.ndarray, cut_deg: float, hole_deg: float, rotation=None) -> np.ndarray:
-    """Binary mask (1 observed) of a band |b| < cut around the equator and caps of radius hole_deg
-    around `holes` (unit vectors), optionally the whole geometry rotated by the 3x3 matrix `rotation`."""
-    pole, centres = np.array([0.0, 0.0, 1.0]), holes
-    if rotation is not None:
-        pole, centres = rotation @ pole, holes @ rotation.T
-    observed = np.abs(directions @ pole) > math.sin(math.radians(cut_deg))
-    observed &= ~np.any(directions @ centres.T > math.cos(math.radians(hole_deg)), axis=1)
-    return observed.astype(np.float64)
 
 
 def zyz_matrix(angles) -> np.ndarray:
@@ -74,8 +63,7 @@ def on_grid(coefficients: np.ndarray, L0: int, shape: tuple[int, int]) -> np.nda
 def measure(L: int, n_maps: int, hole_deg: float, rng, folder: Path) -> dict:
     grid = RingGrid.for_bandlimit("gl", L)
     directions = pixel_directions(grid)
-    holes = rng.standard_normal((100, 3))
-    holes /= np.linalg.norm(holes, axis=1, keepdims=True)
+    holes = random_directions(rng, 100)
     config = ScatteringConfig(L=L)
     st = ScatteringTransform(config)
     cl = np.asarray(load_cl()[:L], dtype=np.float64)
@@ -86,8 +74,8 @@ def measure(L: int, n_maps: int, hole_deg: float, rng, folder: Path) -> dict:
         (folder / f"{name}.json").write_text(json.dumps({"grid": "gl"}))
         return masked_sky(MaskOptions.for_file(folder / f"{name}.npy"), config)
 
-    sky = sky_of(galactic_and_holes(directions, holes, 20.0, hole_deg), f"mask{L}")
-    sky_rotated = sky_of(galactic_and_holes(directions, holes, 20.0, hole_deg, zyz_matrix(angles)), f"mask{L}r")
+    sky = sky_of(galactic_cut_and_holes(directions, holes, 20.0, hole_deg), f"mask{L}")
+    sky_rotated = sky_of(galactic_cut_and_holes(directions, holes, 20.0, hole_deg, zyz_matrix(angles)), f"mask{L}r")
     shape = sky.valid.shape[1:]
     groups = [(k, len(p)) for k, p in zip(st.plan.kinds, st.paths)]
     rows: dict[str, dict[str, list[float]]] = {}

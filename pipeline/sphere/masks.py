@@ -60,6 +60,26 @@ def pixel_directions(grid: Grid) -> np.ndarray:
     return np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta) + 0 * phi], axis=-1).reshape(-1, 3)
 
 
+def galactic_cut_and_holes(directions: np.ndarray, holes: np.ndarray, cut_deg: float, hole_deg: float,
+                           rotation: np.ndarray | None = None) -> np.ndarray:
+    """Binary mask (1 observed) of a band |b| < cut_deg around the equator (the z axis as the
+    Galactic pole) and caps of radius hole_deg around `holes` (unit vectors, (n, 3)) standing for
+    point sources, at pixel `directions` ((npix, 3)); the whole geometry optionally rotated by the
+    3 x 3 matrix `rotation`."""
+    pole, centres = np.array([0.0, 0.0, 1.0]), holes
+    if rotation is not None:
+        pole, centres = rotation @ pole, holes @ rotation.T
+    observed = np.abs(directions @ pole) > math.sin(math.radians(cut_deg))
+    observed &= ~np.any(directions @ centres.T > math.cos(math.radians(hole_deg)), axis=1)
+    return observed.astype(np.float64)
+
+
+def random_directions(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n isotropic unit vectors (n, 3)."""
+    v = rng.standard_normal((n, 3))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
 def observed_fraction(weights: np.ndarray, grid: Grid) -> float:
     """Area-weighted mean of the mask: the fraction of the sky it observes (weights count fractionally)."""
     return float(np.sum(weights * pixel_areas(grid)) / (4 * math.pi))
