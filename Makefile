@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: install lint test test-slow test-all bench bench-sign bench-spin2 bench-masks bench-threads bench-digits bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick reproduce-digits reproduce-digits-quick reproduce-lensing reproduce-lensing-quick clean-cmb-maps clean
+.PHONY: install lint test test-slow test-all bench bench-sign bench-spin2 bench-masks bench-threads bench-digits bench-pipeline bench-scale bench-peers reproduce-cmb reproduce-cmb-quick reproduce-cmb-galactic reproduce-cmb-galactic-quick reproduce-digits reproduce-digits-quick reproduce-lensing reproduce-lensing-quick clean-cmb-maps clean
 
 install: $(STAMP)
 
@@ -73,6 +73,12 @@ reproduce-cmb: install  ## the full CMB benchmark (L = 1024, 6 amplitudes, 5 see
 
 reproduce-cmb-quick: install  ## the same code path at L = 256 with fewer maps: results/cmb-quick/report.md
 	$(BIN)/scatter-reproduce-cmb --quick
+
+reproduce-cmb-galactic: install  ## the full CMB benchmark, then the same maps on a cut sky (|b| < 20 deg + 100 holes), side by side: results/cmb-galactic/report.md
+	$(BIN)/scatter-reproduce-cmb --mask galactic
+
+reproduce-cmb-galactic-quick: install  ## the quick CMB benchmark with its cut-sky run: results/cmb-quick-galactic/report.md
+	$(BIN)/scatter-reproduce-cmb --quick --mask galactic
 
 reproduce-digits: install  ## 360-degree digit images, train upright / test rotated (all 1797 digits, 3 seeds): results/digits/report.md
 	$(BIN)/scatter-reproduce-digits

@@ -40,10 +40,18 @@ def _run(experiment, quick: bool, no_progress: bool, **overrides):
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--quick", is_flag=True, help="L = 256 and fewer maps (a few minutes) instead of the full L = 1024 run.")
 @click.option("--n-per-class", type=int, help="Override the number of maps per class (Gaussian, and non-Gaussian per f).")
+@click.option("--mask", type=click.Choice(["galactic"]),
+              help="Also run the maps on a cut sky (galactic: |b| < 20 deg + 100 holes of 0.5 deg), side by side; "
+                   "results in results/cmb[-quick]-<mask> unless --out.")
 @_common("cmb", "maps")
 @user_errors
-def cmb_main(quick, no_progress, **options):
+def cmb_main(quick, no_progress, mask, **options):
     """The CMB benchmark end to end: maps -> scattering cache and statistics -> every method at every f -> report."""
+    if mask is not None:
+        from downstream.cmb.cut_sky import named_mask
+
+        options["cut_sky"] = named_mask(mask)
+        options["out_dir"] = options["out_dir"] or f"results/cmb{'-quick' if quick else ''}-{mask}"
     exp, metrics = _run("downstream.cmb.experiment.CMBExperiment", quick, no_progress, **options)
     f95 = metrics["f95"]
     shown = ", ".join(f"{m} {f95[m]['f95']:.3g}" if f95[m]["f95"] is not None else f"{m} not reached"

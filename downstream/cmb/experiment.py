@@ -4,7 +4,8 @@ Raw map files from recorded seeds (``pipeline.cmb``) -> one scattering cache of 
 sweep (``scatter-preprocess``'s library call) and their classical statistics -> at every
 amplitude f, every method of ``downstream.cmb.methods`` (learned ones with several seeds) on the
 same maps and splits -> accuracy versus f, the amplitude f95 at which each method reaches 95 %
-with a bootstrap interval (``downstream.cmb.detection``), figures and a report. Choices (penalties,
+with a bootstrap interval (``downstream.cmb.detection``), figures and a report. With a mask
+(``downstream.cmb.cut_sky``), the same maps again on the cut sky, side by side. Choices (penalties,
 early stopping) use the train and val maps only; the test maps are only predicted.
 """
 
@@ -18,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from downstream.cmb.cut_sky import CUT_SKY_CLASSICAL, CUT_SKY_LEARNED, CutSky, map_grid
 from downstream.cmb.detection import f95_with_interval
 from downstream.cmb.methods import CLASSICAL, LEARNED, feature_tables, run_classical, run_learned
 from downstream.cmb.report import write_figures, write_report
-from downstream.cmb.sweep_data import map_statistics_table, scatter_sweep, sweep_manifest, sweep_maps
+from downstream.cmb.sweep_data import SweepMaps, map_statistics_table, scatter_sweep, sweep_manifest, sweep_maps
 from pipeline.cmb import CMBDatasetConfig
 from pipeline.cmb.spectra import cmb_spectra, load_cl
 from pipeline.scattering.config import ScatteringConfig
@@ -37,6 +39,7 @@ class CMBExperiment:
     n_per_class maps of the Gaussian class (shared by every f) and n_per_class non-Gaussian maps at
     each amplitude of f_values; per class 70 % train, 15 % val, 15 % test (by seed). Learned
     methods are trained with seeds 0..n_seeds-1; f95 intervals from `bootstrap` resamples.
+    `cut_sky`: None (full sky only) or the mask of the cut-sky run (full and cut sky side by side).
     """
 
     L: int = 1024
@@ -51,6 +54,11 @@ class CMBExperiment:
     bootstrap: int = 400
     data_dir: str = "data/cmb"
     out_dir: str = "results/cmb"
+    cut_sky: CutSky | None = None
+
+    def __post_init__(self) -> None:
+        if self.cut_sky is not None:
+            map_grid(self.grid, self.L)  # refuses grids without quadrature weights
 
     @classmethod
     def quick(cls, **overrides) -> "CMBExperiment":
@@ -89,6 +97,43 @@ def _f95(exp: CMBExperiment, results: dict[str, dict[float, list[dict]]], rng: n
     return out
 
 
+def _evaluate(exp: CMBExperiment, cache: str, maps: SweepMaps, tables: dict[str, np.ndarray], learned, classical,
+              progress: bool) -> dict:
+    """Every method at every f on one cache: accuracy rows, f95 with intervals, penalties, training times."""
+    results: dict[str, dict[float, list[dict]]] = {m: {} for m in (*learned, *classical)}
+    jobs = [(m, s, f, maps.pair(f)) for f in exp.f_values for m in learned for s in range(exp.n_seeds)]
+    for (method, seed, f), run_ in sorted(run_learned(cache, jobs, exp.epochs, exp.workers, progress).items()):
+        results[method].setdefault(f, []).append(run_ | {"labels": maps.labels[run_["maps"]], "seed": seed})
+    for method in classical:
+        for f in exp.f_values:
+            run_ = run_classical(method, tables[method], maps, maps.pair(f), exp.seed)
+            results[method][f] = [run_ | {"labels": maps.labels[run_["maps"]]}]
+    return {
+        "accuracy_vs_f": [_accuracy_rows(f, m, results[m][f]) for m in results for f in exp.f_values],
+        "f95": _f95(exp, results, np.random.default_rng(exp.seed)),
+        "penalties": {m: {repr(f): results[m][f][0]["penalty"] for f in exp.f_values} for m in classical},
+        "training_seconds": {m: float(np.mean([r["seconds"] for f in exp.f_values for r in results[m][f]])) for m in learned},
+    }
+
+
+def _cut_sky(exp: CMBExperiment, manifest: Path, maps: SweepMaps, progress: bool) -> dict:
+    """The same maps through the cut-sky mask: the methods of ``downstream.cmb.cut_sky`` on the masked cache."""
+    cut = exp.cut_sky
+    mask_file = cut.write(Path(exp.data_dir), exp.grid, exp.L)
+    cache = scatter_sweep(manifest, exp.scattering(), exp.workers, progress, mask=mask_file)
+    statistics = map_statistics_table(cache, exp.scattering(), exp.workers, progress, cut=cut)
+    group = zarr.open_group(cache, mode="r", use_consolidated=False)
+    summary = dict(group.attrs["mask"])
+    usable = np.array(summary["valid_fractions"]) > 0  # the linear read-out drops channels without a valid region
+    tables = feature_tables(statistics, group["input_power_spectra"][:], group["masked_means"][:][:, usable],
+                            tuple(k for k, u in zip(group.attrs["path_kinds"], usable) if u))
+    if not np.array_equal(sweep_maps(cache).labels, maps.labels):
+        raise RuntimeError(f"{cache}: the cut-sky cache does not hold the same done maps as the full-sky one")
+    return {"mask": cut.to_dict() | {"file": str(mask_file), **summary}, "cache": cache,
+            "channels_without_valid_region": int((~usable).sum()),
+            **_evaluate(exp, cache, maps, tables, CUT_SKY_LEARNED, CUT_SKY_CLASSICAL, progress)}
+
+
 def run(exp: CMBExperiment, progress: bool = True) -> dict:
     """Run the whole benchmark; writes metrics.json, report.md and figures to exp.out_dir."""
     start = time.perf_counter()
@@ -101,16 +146,8 @@ def run(exp: CMBExperiment, progress: bool = True) -> dict:
     maps = sweep_maps(cache)
     group = zarr.open_group(cache, mode="r", use_consolidated=False)
     tables = feature_tables(statistics, group["input_power_spectra"][:], group["means"][:], tuple(group.attrs["path_kinds"]))
-    results: dict[str, dict[float, list[dict]]] = {m: {} for m in (*LEARNED, *CLASSICAL)}
-    jobs = [(m, s, f, maps.pair(f)) for f in exp.f_values for m in LEARNED for s in range(exp.n_seeds)]
-    for (method, seed, f), run_ in sorted(run_learned(cache, jobs, exp.epochs, exp.workers, progress).items()):
-        results[method].setdefault(f, []).append(run_ | {"labels": maps.labels[run_["maps"]], "seed": seed})
-    for method in CLASSICAL:
-        for f in exp.f_values:
-            run_ = run_classical(method, tables[method], maps, maps.pair(f), exp.seed)
-            results[method][f] = [run_ | {"labels": maps.labels[run_["maps"]]}]
+    evaluated = _evaluate(exp, cache, maps, tables, LEARNED, CLASSICAL, progress)
     trained = time.perf_counter()
-    rows = [_accuracy_rows(f, m, results[m][f]) for m in results for f in exp.f_values]
     metrics = {
         "experiment": asdict(exp),
         "scattering": exp.scattering().to_dict(),
@@ -118,14 +155,14 @@ def run(exp: CMBExperiment, progress: bool = True) -> dict:
         "maps": {"gaussian": int((maps.labels == 0).sum()), "non_gaussian_per_f": exp.n_per_class,
                  "split_per_class": {s: int(((maps.labels == 0) & (maps.splits == s)).sum()) for s in ("train", "val", "test")}},
         "f_nl_per_f": {repr(f): exp.f_nl(f) for f in exp.f_values},
-        "accuracy_vs_f": rows,
-        "f95": _f95(exp, results, np.random.default_rng(exp.seed)),
-        "penalties": {m: {repr(f): results[m][f][0]["penalty"] for f in exp.f_values} for m in CLASSICAL},
-        "training_seconds": {m: float(np.mean([r["seconds"] for f in exp.f_values for r in results[m][f]])) for m in LEARNED},
+        **evaluated,
     }
+    if exp.cut_sky is not None:
+        metrics["cut_sky"] = _cut_sky(exp, manifest, maps, progress)
+    cut_done = time.perf_counter()
     write_figures(exp, cache, metrics, out)
     metrics["seconds"] = {"maps_scattering_statistics": prepared - start, "training_and_classical": trained - prepared,
-                          "total": time.perf_counter() - start}
+                          "cut_sky": cut_done - trained, "total": time.perf_counter() - start}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
     write_report(exp, metrics, out, load_cl()[: exp.L])
     return metrics

@@ -34,16 +34,19 @@ CLASSICAL = ("power_spectrum", "skewness", "kurtosis", "band_moments", "minkowsk
 read linearly: the mean over the sphere of every channel (all kinds, or the modulus ones)."""
 
 
-def train_config(method: str, seed: int, epochs: int, L0: int) -> TrainConfig:
-    """The method's options; CNN blocks keep the cache's bandlimit L0."""
-    return replace(TrainConfig(epochs=epochs, in_memory=True, threads=1, seed=seed), **LEARNED[method]).at_input_bandlimit(L0)
+def train_config(method: str, seed: int, epochs: int, L0: int, masked: bool = False) -> TrainConfig:
+    """The method's options; CNN blocks keep the cache's bandlimit L0; on a masked cache without
+    rotation augmentation (a fixed mask is not rotation-invariant: docs/masks.md section 4)."""
+    options = LEARNED[method] | ({"augment": False} if masked else {})
+    return replace(TrainConfig(epochs=epochs, in_memory=True, threads=1, seed=seed), **options).at_input_bandlimit(L0)
 
 
 def _learned_job(cache: str, method: str, seed: int, epochs: int, maps: np.ndarray) -> dict:
-    from downstream.data.index import read_cache_index
+    from downstream.data.index import open_cache, read_cache_index
     from downstream.train.training import train
 
-    result = train(cache, train_config(method, seed, epochs, read_cache_index(cache).L0), progress=False, maps=maps)
+    masked = bool(open_cache(cache).attrs.get("mask"))
+    result = train(cache, train_config(method, seed, epochs, read_cache_index(cache).L0, masked), progress=False, maps=maps)
     test_maps, predicted = result.predictions["test"]
     labels = result.metrics["test"]
     return {"maps": test_maps, "predicted": predicted, "val_accuracy": result.metrics["val"]["accuracy"],

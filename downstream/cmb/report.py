@@ -71,6 +71,17 @@ def plot_scattering_maps(index: CacheIndex, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def _accuracy_axes(ax, n: int) -> None:
+    """The band of chance +- 2 sigma for n test maps, the 95 % line, log f axis, labels, legend."""
+    ax.axhspan(0.5 - 2 * math.sqrt(0.25 / n), 0.5 + 2 * math.sqrt(0.25 / n), color="0.9", label=f"chance +- 2 sigma ({n} maps)")
+    ax.axhline(0.95, color="0.6", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("non-Gaussian amplitude f")
+    ax.set_ylabel("test accuracy (mean over seeds; bars: seed std)")
+    ax.set_ylim(0.35, 1.02)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
 def plot_accuracy_vs_f(metrics: dict, path: Path) -> None:
     from matplotlib import colormaps
 
@@ -82,14 +93,25 @@ def plot_accuracy_vs_f(metrics: dict, path: Path) -> None:
         ax.errorbar([r["f"] for r in rows], [r["accuracy"] for r in rows], yerr=[r["accuracy_std"] for r in rows],
                     marker="os^vD<>ph*"[k % 10], color=colors[(2 * k) % 20 + (2 * k) // 20],
                     ls="-" if method.startswith(("scattering", "lowres")) else "--", capsize=2, label=NAMES[method])
-    n = min(r["n_test"] for r in metrics["accuracy_vs_f"])
-    ax.axhspan(0.5 - 2 * math.sqrt(0.25 / n), 0.5 + 2 * math.sqrt(0.25 / n), color="0.9", label=f"chance +- 2 sigma ({n} maps)")
-    ax.axhline(0.95, color="0.6", lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.set_xlabel("non-Gaussian amplitude f")
-    ax.set_ylabel("test accuracy (mean over seeds; bars: seed std)")
-    ax.set_ylim(0.35, 1.02)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _accuracy_axes(ax, min(r["n_test"] for r in metrics["accuracy_vs_f"]))
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def plot_full_vs_cut_sky(metrics: dict, path: Path) -> None:
+    """Accuracy versus f of the methods run on both skies: full sky solid, cut sky dashed."""
+    from matplotlib import colormaps
+
+    cut = metrics["cut_sky"]
+    methods = list(dict.fromkeys(r["method"] for r in cut["accuracy_vs_f"]))
+    fig, ax = new_figure(figsize=(11, 5.5))
+    for k, method in enumerate(methods):
+        for rows, style, sky in ((metrics["accuracy_vs_f"], "-", "full sky"), (cut["accuracy_vs_f"], "--", "cut sky")):
+            mine = [r for r in rows if r["method"] == method]
+            ax.errorbar([r["f"] for r in mine], [r["accuracy"] for r in mine], yerr=[r["accuracy_std"] for r in mine],
+                        marker="os^vD<>ph*"[k % 10], color=colormaps["tab10"].colors[k % 10], ls=style, capsize=2,
+                        label=f"{NAMES[method]}, {sky}")
+    ax.set_title(f"Full sky (solid) and cut sky (dashed): observed {100 * cut['mask']['observed_fraction']:.1f} % of the sky")
+    _accuracy_axes(ax, min(r["n_test"] for r in cut["accuracy_vs_f"]))
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
@@ -98,6 +120,8 @@ def write_figures(exp, cache: str, metrics: dict, out: Path) -> None:
     plot_example_maps(index, out / "example_maps.png")
     plot_scattering_maps(index, out / "scattering_maps.png")
     plot_accuracy_vs_f(metrics, out / "accuracy_vs_f.png")
+    if "cut_sky" in metrics:
+        plot_full_vs_cut_sky(metrics, out / "accuracy_vs_f_cut_sky.png")
 
 
 def _fmt(value: float | None) -> str:
@@ -111,6 +135,57 @@ def _ratio_line(f95: dict, method: str) -> str:
     ratio = value / cubic
     verdict = "within" if ratio <= 2 else "not within"
     return f"f95(`{method}`) / f95(optimal cubic) = {ratio:.2f}: {verdict} a factor 2."
+
+
+def _chance_line(rows: list[dict]) -> str:
+    """Whether the power-spectrum classifier stays within chance +- 2 sigma at every f."""
+    spectrum = [r for r in rows if r["method"] == "power_spectrum"]
+    outside = [r["f"] for r in spectrum if abs(r["accuracy"] - 0.5) > 2 * math.sqrt(0.25 / r["n_test"])]
+    return ("The power-spectrum classifier is within chance (+- 2 sigma of 50 %) at every f."
+            if not outside else f"The power-spectrum classifier is outside chance +- 2 sigma at f = {outside}.")
+
+
+def _cut_sky_section(metrics: dict) -> str:
+    """Full and cut sky side by side: f95 and accuracy per f of every method run on both."""
+    cut = metrics["cut_sky"]
+    mask, rows = cut["mask"], cut["accuracy_vs_f"]
+    fs = sorted({r["f"] for r in rows})
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    full = {(r["method"], r["f"]): r for r in metrics["accuracy_vs_f"]}
+    by = {(r["method"], r["f"]): r for r in rows}
+    f95, f95_cut = metrics["f95"], cut["f95"]
+    fractions = np.array(mask["valid_fractions"])
+    table = "\n".join(f"| `{m}` | {_fmt(f95[m]['f95'])} ({_fmt(f95[m]['low'])} - {_fmt(f95[m]['high'])}) | "
+                      f"{_fmt(f95_cut[m]['f95'])} ({_fmt(f95_cut[m]['low'])} - {_fmt(f95_cut[m]['high'])}) |" for m in methods)
+    curve = "\n".join(f"| `{m}` | " + " | ".join(f"{full[m, f]['accuracy']:.3f} / {by[m, f]['accuracy']:.3f}" for f in fs) + " |"
+                      for m in methods)
+    return f"""## Full sky and cut sky side by side (docs/cmb-experiment.md section 9)
+
+The same maps and splits through a mask shared by every map: Galactic band |b| < {mask['cut_deg']:g} deg of the maps'
+equator plus {mask['n_holes']} point-source holes of radius {mask['hole_deg']:g} deg (directions from seed {mask['seed']}),
+apodised {mask['apodisation']} {mask['width_deg']:g} deg: **{100 * mask['observed_fraction']:.1f} % of the sky observed**.
+Each scattering channel is trusted only where its propagated contamination is below {mask['tolerance']:g}
+(docs/masks.md): valid sky per channel {100 * fractions.min():.1f} - {100 * fractions.max():.1f} % (median
+{100 * float(np.median(fractions)):.1f} %; {cut['channels_without_valid_region']} channels without a valid region). Learned models pool over the
+region where every channel they read is valid, without rotation augmentation; the linear read-out uses each channel's
+mean over its valid region; the power spectrum is the masked map's pseudo-spectrum; skewness and kurtosis are over the
+observed pixels. Band moments, Minkowski functionals and the optimal cubic estimator are not run on the cut sky.
+
+| method | f95 full sky (interval) | f95 cut sky (interval) |
+|---|---|---|
+{table}
+
+Accuracy, full sky / cut sky:
+
+| method | {' | '.join(f'f = {f:g}' for f in fs)} |
+|{'---|' * (len(fs) + 1)}
+{curve}
+
+- Cut sky: {_chance_line(rows)}
+
+![full and cut sky](accuracy_vs_f_cut_sky.png)
+
+"""
 
 
 def _comparisons(metrics: dict) -> list[str]:
@@ -135,9 +210,7 @@ def _comparisons(metrics: dict) -> list[str]:
                      "mean accuracies differ by at most twice the larger seed spread.")
     else:
         lines.append("CNN minus MLP accuracy per f: " + ", ".join(f"{f:g}: {g:+.3f}" for f, g in zip(fs, gains)) + ".")
-    outside = [f for f in fs if abs(by["power_spectrum", f]["accuracy"] - 0.5) > 2 * math.sqrt(0.25 / by["power_spectrum", f]["n_test"])]
-    lines.append("The power-spectrum classifier is within chance (+- 2 sigma of 50 %) at every f."
-                 if not outside else f"The power-spectrum classifier is outside chance +- 2 sigma at f = {outside}.")
+    lines.append(_chance_line(metrics["accuracy_vs_f"]))
     return lines
 
 
@@ -163,7 +236,7 @@ def write_report(exp, metrics: dict, out: Path, cl: np.ndarray) -> None:
 
 All numbers come from one run (`metrics.json`); seeds are recorded; the test maps were only predicted.
 
-**What the maps are.** Simulated full-sky CMB temperature maps, noise-free, unlensed, no mask, bandlimit
+**What the maps are.** Simulated full-sky CMB temperature maps, noise-free, unlensed, bandlimit
 L = {exp.L} (`{exp.grid}` grid), LCDM spectrum of Planck 2018. The non-Gaussian class is a temperature-space
 local toy model, T = G + f (G^2 - sigma^2) / sigma, spectrum-matched to the Gaussian class analytically
 (docs/cmb-experiment.md section 3); it is not the primordial local f_NL model propagated through transfer functions.
@@ -201,7 +274,7 @@ Fitted accuracy(f) = Phi((f/a)^k / 2) by binomial likelihood; interval: bootstra
 
 ![accuracy vs f](accuracy_vs_f.png)
 
-## Which sign-aware channels: validation accuracy of the invariant MLP (the choice of the default)
+""" + (_cut_sky_section(metrics) if "cut_sky" in metrics else "") + f"""## Which sign-aware channels: validation accuracy of the invariant MLP (the choice of the default)
 
 | channels | {header} |
 |{'---|' * (len(fs) + 1)}
@@ -209,7 +282,7 @@ Fitted accuracy(f) = Phi((f/a)^k / 2) by binomial likelihood; interval: bootstra
 
 ## What this does not show
 
-- Nothing about real skies: no noise, beam, mask, foregrounds or lensing; one toy non-Gaussian model.
+- Nothing about real skies: no noise, beam, foregrounds or lensing; """ + ("a toy mask (a straight band and round holes)" if "cut_sky" in metrics else "no mask") + f"""; one toy non-Gaussian model.
 - The optimal cubic estimator is optimal for this model's first-order bispectrum; other models would need their own.
 - Test maps: {n_test} per f; a difference in accuracy below ~{2 * math.sqrt(0.25 / n_test):.2f} at 50 % (less near 100 %) is not resolved.
 

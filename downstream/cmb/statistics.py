@@ -49,11 +49,13 @@ def _weights(ntheta: int, nphi: int) -> np.ndarray:
 
 
 def weighted_moments(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """(skewness, excess kurtosis) of a field on a grid with one quadrature weight per ring."""
-    w = weights[:, 0] / (weights[:, 0].sum() * values.shape[1])
+    """(skewness, excess kurtosis) of a field on a grid with quadrature weights broadcastable to
+    it (one per ring, (ntheta, 1); or per pixel, e.g. times a mask: the moments over the observed sky)."""
+    weights = np.broadcast_to(weights, values.shape)
+    total = float(weights.sum())
 
     def mean(x: np.ndarray) -> float:
-        return float(w @ x.sum(axis=1))
+        return float(np.vdot(weights, x)) / total
 
     d = values - mean(values)
     d2 = d * d
@@ -144,6 +146,14 @@ def optimal_cubic(alm: np.ndarray, L: int, cl: np.ndarray, T: np.ndarray | None 
     A, weights = _on_grid(apply_l_filter(alm, L, inverse), L)
     T = _on_grid(alm, L)[0] if T is None else T
     return float((weights * T * T * A).sum())
+
+
+def cut_sky_statistics(alm: np.ndarray, L: int, observed: np.ndarray) -> dict[str, np.ndarray]:
+    """Pixel skewness and kurtosis over the observed pixels of the 2L x 4L grid of ``_on_grid``
+    (`observed`: the binary mask on that grid; docs/cmb-experiment.md section 9)."""
+    T, weights = _on_grid(np.where(m_of_index(L) == 0, alm.real, alm), L)
+    skewness, kurtosis = weighted_moments(T, weights * observed)
+    return {"skewness": np.array([skewness]), "kurtosis": np.array([kurtosis])}
 
 
 def map_statistics(alm: np.ndarray, config: ScatteringConfig, cl: np.ndarray) -> dict[str, np.ndarray]:

@@ -16,21 +16,26 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import zarr
 from tqdm.auto import tqdm
 
-from downstream.cmb.statistics import STATISTICS, map_statistics
+from downstream.cmb.cut_sky import CUT_SKY_STATISTICS, CutSky
+from downstream.cmb.statistics import STATISTICS, cut_sky_statistics, map_statistics
 from downstream.data.index import read_cache_index
 from pipeline.cmb import CMBDatasetConfig, generate_dataset
 from pipeline.cmb.plan import MANIFEST_COLUMNS
 from pipeline.cmb.spectra import load_cl
 from pipeline.io.inputs import expand_inputs
+from pipeline.io.mask_files import MaskOptions
 from pipeline.io.readers import read_map
 from pipeline.run import RunOptions, preprocess
+from pipeline.run.options import InputOptions
 from pipeline.scattering.config import ScatteringConfig
+from pipeline.sphere.grids import RingGrid
 from pipeline.sphere.harmonic import map_to_alm
 
 STATISTICS_VERSION = 1
@@ -55,10 +60,14 @@ def sweep_manifest(datasets: list[CMBDatasetConfig], directory: Path, progress: 
     return path
 
 
-def scatter_sweep(manifest: Path, config: ScatteringConfig, workers: int | None, progress: bool) -> str:
-    """Scatter every map of the manifest into one cache beside it (resumable)."""
-    cache = str(manifest.with_name(f"{manifest.stem}_J0{config.J0}.zarr"))
-    summary = preprocess(expand_inputs([str(manifest)]), cache, config, run=RunOptions(workers=workers, progress=progress))
+def scatter_sweep(manifest: Path, config: ScatteringConfig, workers: int | None, progress: bool,
+                  mask: Path | None = None) -> str:
+    """Scatter every map of the manifest into one cache beside it (resumable); with `mask`, through
+    that mask file (default mask options) into a cache named after it."""
+    suffix = "" if mask is None else f"_{mask.stem}"
+    cache = str(manifest.with_name(f"{manifest.stem}_J0{config.J0}{suffix}.zarr"))
+    inputs = InputOptions() if mask is None else InputOptions(mask=MaskOptions.for_file(mask))
+    summary = preprocess(expand_inputs([str(manifest)]), cache, config, inputs, RunOptions(workers=workers, progress=progress))
     if not summary.ok:
         raise RuntimeError(f"{len(summary.failures)} maps failed to scatter: {summary.failures[0]}")
     return cache
@@ -87,40 +96,51 @@ def sweep_maps(cache: str) -> SweepMaps:
     return SweepMaps(labels, index.splits, f, np.array([str(s) for s in group["maps/source"][:]]))
 
 
-def _statistics_of(source: str, config: ScatteringConfig) -> dict[str, np.ndarray]:
+@lru_cache(maxsize=2)
+def _observed_on_exact_grid(cut: CutSky, L: int) -> np.ndarray:
+    return cut.on(RingGrid("gl", 2 * L, 4 * L))
+
+
+def _statistics_of(source: str, config: ScatteringConfig, cut: CutSky | None) -> dict[str, np.ndarray]:
     data = read_map(source)
     alm = map_to_alm(data.values, data.grid, config.L).alm
+    if cut is not None:
+        return cut_sky_statistics(alm, config.L, _observed_on_exact_grid(cut, config.L))
     return map_statistics(alm, config, load_cl())
 
 
-def _chunk(sources: list[str], config: ScatteringConfig) -> list[dict[str, np.ndarray]]:
-    return [_statistics_of(s, config) for s in sources]
+def _chunk(sources: list[str], config: ScatteringConfig, cut: CutSky | None) -> list[dict[str, np.ndarray]]:
+    return [_statistics_of(s, config, cut) for s in sources]
 
 
-def map_statistics_table(cache: str, config: ScatteringConfig, workers: int | None, progress: bool) -> dict[str, np.ndarray]:
+def map_statistics_table(cache: str, config: ScatteringConfig, workers: int | None, progress: bool,
+                         cut: CutSky | None = None) -> dict[str, np.ndarray]:
     """{statistic: (n_maps, dim)} for every map of the cache (NaN for maps not done), computed in
-    `workers` processes and stored in ``<cache>.statistics.npz``; a rerun computes only what is missing."""
+    `workers` processes and stored in ``<cache>.statistics.npz``; a rerun computes only what is
+    missing. With `cut`, the cut-sky statistics (``downstream.cmb.cut_sky``) instead of the full-sky ones."""
     maps = sweep_maps(cache)
+    names = STATISTICS if cut is None else CUT_SKY_STATISTICS
+    recorded = json.dumps(config.to_dict() if cut is None else {"scattering": config.to_dict(), "cut_sky": cut.to_dict()})
     store = Path(f"{cache}.statistics.npz")
     known: dict[str, dict[str, np.ndarray]] = {}
     if store.is_file():
         with np.load(store) as saved:
-            if int(saved["version"]) == STATISTICS_VERSION and json.loads(str(saved["config"])) == config.to_dict():
+            if int(saved["version"]) == STATISTICS_VERSION and str(saved["config"]) == recorded:
                 for i, source in enumerate(saved["sources"]):
-                    known[str(source)] = {name: saved[name][i] for name in STATISTICS}
+                    known[str(source)] = {name: saved[name][i] for name in names}
     todo = [str(s) for s, label in zip(maps.sources, maps.labels) if label >= 0 and str(s) not in known]
     chunks = [todo[i : i + 16] for i in range(0, len(todo), 16)]
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = pool.map(_chunk, chunks, [config] * len(chunks))
+        results = pool.map(_chunk, chunks, [config] * len(chunks), [cut] * len(chunks))
         for chunk, values in tqdm(zip(chunks, results), total=len(chunks), desc="map statistics", disable=not progress):
             known.update(zip(chunk, values))
     sources = sorted(known)
     tmp = store.with_name(store.name + ".tmp.npz")
-    np.savez(tmp, version=STATISTICS_VERSION, config=json.dumps(config.to_dict()), sources=np.array(sources),
-             **{name: np.stack([known[s][name] for s in sources]) for name in STATISTICS})
+    np.savez(tmp, version=STATISTICS_VERSION, config=recorded, sources=np.array(sources),
+             **{name: np.stack([known[s][name] for s in sources]) for name in names})
     os.replace(tmp, store)
     table = {}
-    for name in STATISTICS:
+    for name in names:
         dim = len(next(iter(known.values()))[name]) if known else 1
         rows = np.full((len(maps.sources), dim), np.nan)
         for i, source in enumerate(maps.sources):

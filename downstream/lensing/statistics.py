@@ -24,6 +24,7 @@ from pathlib import Path
 import ducc0
 import numpy as np
 
+from downstream.cmb.statistics import weighted_moments
 from pipeline.lensing.simulation import kaiser_squires_convergence
 from pipeline.sphere.alm import apply_l_filter, power_spectrum
 from pipeline.sphere.grids import RingGrid
@@ -50,16 +51,6 @@ def shear_eb(shear: np.ndarray, *, nthreads: int = 1) -> np.ndarray:
 def shear_spectra(eb_alm: np.ndarray, L: int) -> np.ndarray:
     """(C_l^EE, C_l^BB), shape (2, L), of the (E, B) coefficients of a shear map."""
     return power_spectrum(eb_alm, L)
-
-
-def weighted_moments(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """(skewness, excess kurtosis) of a field on a (ntheta, nphi) ring grid, area-weighted by the
-    quadrature weight of each ring (`weights`, shape (ntheta, 1)), about the field's area mean."""
-    w = weights[:, 0] / (weights[:, 0].sum() * values.shape[1])
-    d = values - w @ values.sum(axis=1)
-    d2 = d * d
-    m2, m3, m4 = (float(w @ x.sum(axis=1)) for x in (d2, d2 * d, d2 * d2))
-    return m3 / m2**1.5, m4 / m2**2 - 3.0
 
 
 def _smoothing(L: int) -> np.ndarray:
