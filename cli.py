@@ -76,7 +76,8 @@ def scattering_options(command):
 @click.option("--spin2", callback=_field_list, help="The two of --fields forming a spin-2 pair (default: Q,U or G1,G2 by name).")
 @click.option("--pol-convention", type=click.Choice(POL_CONVENTIONS),
               help="Polarisation convention of the spin-2 pair (default: the FITS POLCCONV keyword or the sidecar; needed if neither says).")
-@click.option("--mask", "mask_file", type=click.Path(dir_okay=False), help="A mask shared by every map (HEALPix FITS or .npy on the maps' grid; 1 observed, 0 masked).")
+@click.option("--mask", "mask_file", type=click.Path(dir_okay=False),
+              help="A mask shared by every map (HEALPix FITS or .npy on the maps' grid; 1 observed, 0 masked); a manifest column 'mask' gives maps their own.")
 @click.option("--mask-field", help="FITS column of the mask (name or 0-based index; default: the only one).")
 @click.option("--mask-kind", type=click.Choice(MASK_KINDS), help="A binary 0/1 mask (apodised), or weights in [0, 1] used as they are [binary].")
 @click.option("--apodisation", type=click.Choice(APODISATIONS), help=f"Taper of a binary mask (NaMaster's C1, C2) [{DEFAULT_APODISATION}].")
@@ -91,7 +92,8 @@ def scattering_options(command):
               help="Images with an alpha channel: refuse them, or ignore (drop) the channel.")
 @click.option("--missing", type=click.Choice(["refuse", "fail"]), default="refuse", show_default=True,
               help="A manifest row whose file does not exist: refuse the run, or record that map as failed and compute the rest.")
-@click.option("--bad-pixels", type=click.Choice(["refuse", "fill-mean"]), default="refuse", show_default=True, help="What to do with NaN/inf/UNSEEN pixels.")
+@click.option("--bad-pixels", type=click.Choice(["refuse", "fill-mean", "mask"]), default="refuse", show_default=True,
+              help="What to do with NaN/inf/UNSEEN pixels: refuse the map, fill them with its mean, or mask them (a mask of the map's own).")
 @click.option("--healpix-epsilon", type=float, default=HEALPIX_EPSILON, show_default=True, help="Tolerance of the iterative HEALPix analysis.")
 @click.option("--scheduler", help="Address of a running dask.distributed scheduler (default: a local cluster).")
 @click.option("--scheduler-file", type=click.Path(), help="The JSON file a running scheduler wrote (dask scheduler --scheduler-file, dask-mpi).")
@@ -127,14 +129,16 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, precis
     mask_options = {name: value for name, value in dict(
         field=mask_field, kind=mask_kind, apodisation=apodisation, width_deg=apodisation_width, min_sky_fraction=min_sky_fraction,
         tolerance=validity_tolerance).items() if value is not None}
-    if mask_file is None and mask_options:
+    specs = expand_inputs(inputs, missing)
+    own_masks = bad_pixels == "mask" or any(s.mask for s in specs)
+    if mask_file is None and mask_options and not own_masks:
         raise InputError("--mask-field, --mask-kind, --apodisation, --apodisation-width, --min-sky-fraction and --validity-tolerance "
-                         "apply to a mask: give --mask FILE")
+                         "apply to masks: give --mask FILE, a manifest column mask or --bad-pixels mask")
     if mask_kind == "weights":
         mask_options.setdefault("apodisation", "none")
-    mask = None if mask_file is None else MaskOptions.for_file(mask_file, **mask_options)
+    mask = MaskOptions.for_file(mask_file, **mask_options) if mask_file else MaskOptions(per_map=True, **mask_options) if own_masks else None
     input_options = InputOptions(reader, healpix_epsilon, mask)
-    summary = preprocess(expand_inputs(inputs, missing), output, config, input_options, run, overwrite=overwrite)
+    summary = preprocess(specs, output, config, input_options, run, overwrite=overwrite)
     click.echo(f"{output}: {summary.n_computed} computed, {summary.n_skipped} already done, "
                f"{len(summary.failures)} failed, of {summary.n_requested} inputs")
     for failure in summary.failures:
@@ -145,6 +149,11 @@ def preprocess_main(inputs, output, L, lam, J0, depth, oversampling, odd, precis
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cache_main():
     """Inspect and verify scattering caches."""
+
+
+def _spread(fractions: list[float]) -> str:
+    """Fractions (min, median, max) as percentages "a/b/c" ("-" for no maps)."""
+    return "/".join(f"{100 * f:.0f}" for f in fractions) or "-"
 
 
 @cache_main.command("inspect")
@@ -168,7 +177,13 @@ def inspect_command(store, as_json):
         kinds += "; by field: " + ", ".join(f"{n} {f}" for f, n in s["channels_by_field"].items())
     click.echo(f"  {s['n_paths']} channels ({kinds}) at L0={s['L0']}; maps: {s['maps']} ({s['done']} done, {s['failed']} failed, "
                f"{s['pending']} pending); complete: {s['complete']}; updated {s['updated']}")
-    if s["mask"]:
+    if s["per_map_masks"]:
+        m, p = s["mask"], s["per_map_masks"]
+        own = f"{p['own_mask_files']} of {p['maps']} done maps with a mask file of their own" + (", bad pixels masked" if p["bad_pixels_masked"] else "")
+        click.echo(f"  per-map masks ({m['kind']}, apodisation {m['apodisation']} {m['width_deg']:g} deg; shared mask {m['path'] or 'none'}; {own}): "
+                   f"observed sky per map (%, min/median/max): {_spread(p['observed_fraction'])}; valid sky per channel "
+                   f"(%, min/median/max over maps, contamination < {m['tolerance']:g}): {', '.join(map(_spread, p['valid_fractions']))}")
+    elif s["mask"]:
         m = s["mask"]
         valid = ", ".join(f"{100 * f:.0f}" for f in m["valid_fractions"])
         click.echo(f"  mask {m['path']} ({m['kind']}, apodisation {m['apodisation']} {m['width_deg']:g} deg): observed {100 * m['observed_fraction']:.1f} % "

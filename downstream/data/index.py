@@ -1,4 +1,4 @@
-"""Reading the index of a scattering cache (cache_format.md, schema versions 1 to 3) and choosing splits.
+"""Reading the index of a scattering cache (cache_format.md, schema versions 1 to 4) and choosing splits.
 
 Only the small per-map arrays (status, label, split) are read here, through a short-lived handle;
 the coefficients are read per item by :class:`downstream.data.dataset.CacheDataset`. Every user mistake
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import zarr
@@ -34,18 +35,14 @@ class CacheIndex:
     labels: np.ndarray
     splits: np.ndarray
     contamination: np.ndarray | None = None
-    """Masked caches: each channel's contamination map (P, L0**2) and the tolerance of its validity."""
+    """Caches with a shared mask: each channel's contamination map (P, L0**2) (per-map masks: each
+    map's are read with its coefficients, ``CacheDataset``); masked caches: the tolerance of the validity."""
     tolerance: float = math.nan
 
     def valid_region(self, channels: np.ndarray, L_grid: int) -> np.ndarray:
-        """Where every one of `channels` is valid (sqrt(contamination) < tolerance), sampled on the
+        """Where every one of `channels` is valid under the shared mask, sampled on the
         Gauss-Legendre grid of bandlimit L_grid (float64 0 / 1); docs/masks.md section 3."""
-        import torch
-
-        from downstream.nn.s2_grid import ToS2Grid
-
-        maps = ToS2Grid(self.L0, L_grid)(torch.from_numpy(self.contamination[np.asarray(channels)])).numpy()
-        return (maps.max(axis=0) < self.tolerance**2).astype(np.float64)
+        return valid_region(self.contamination[np.asarray(channels)], self.tolerance, L_grid)
 
     @property
     def L0(self) -> int:
@@ -80,6 +77,24 @@ class CacheIndex:
                fields: tuple[str, ...] | None = None) -> np.ndarray:
         """Indices of the channels of depth <= max_depth, of one of `kinds` and from one of `fields` (None: all)."""
         return self.layout.select(max_depth, kinds, fields)
+
+
+@lru_cache(maxsize=8)
+def _to_grid(L0: int, L_grid: int):
+    from downstream.nn.s2_grid import ToS2Grid
+
+    return ToS2Grid(L0, L_grid)
+
+
+def valid_region(contamination: np.ndarray, tolerance: float, L_grid: int) -> np.ndarray:
+    """Where every channel of `contamination` ((..., P, L0**2), real layout) is valid
+    (sqrt(contamination) < tolerance), sampled on the Gauss-Legendre grid of bandlimit L_grid:
+    float64 0 / 1, shape (..., ntheta, nphi); docs/masks.md section 3."""
+    import torch
+
+    L0 = math.isqrt(contamination.shape[-1])
+    maps = _to_grid(L0, L_grid)(torch.from_numpy(contamination)).numpy()
+    return (maps.max(axis=-3) < tolerance**2).astype(np.float64)
 
 
 def open_cache(path: str) -> zarr.Group:
@@ -121,7 +136,8 @@ def read_cache_index(path: str) -> CacheIndex:
         raise InputError(f"cache {path!r} has no labels (maps/label = -1 for every done map); a 'label' column is expected in the manifest")
     mask = attrs.get("mask")
     return CacheIndex(str(path), layout, str(attrs.get("config_hash", "")), done, labels, np.array(splits.tolist(), dtype=str),
-                      group["contamination"][:] if mask else None, float(mask["tolerance"]) if mask else math.nan)
+                      group["contamination"][:] if mask and not layout.per_map_mask else None,
+                      float(mask["tolerance"]) if mask else math.nan)
 
 
 def select_maps(index: CacheIndex, split: str, fractions=(0.7, 0.15, 0.15), seed: int = 0) -> np.ndarray:

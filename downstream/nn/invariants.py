@@ -42,7 +42,9 @@ class RotationInvariants(nn.Module):
     sampled on the Gauss-Legendre grid of bandlimit 2L and multiplied by the region's indicator (the
     buffer ``region``, all ones until ``set_region``; saved with the model): the mean over the
     region, and the power of the fluctuation about it times the indicator divided by the region's
-    sky fraction. Invariant only under the rotations that keep the region."""
+    sky fraction. Invariant only under the rotations that keep the region. A batch of regions
+    (B, ntheta, nphi) passed with the signals (B, C, L**2) replaces the buffer, item by item (the
+    valid regions of a cache with per-map masks)."""
 
     def __init__(self, L: int, eps: float = 1e-6, masked: bool = False):
         super().__init__()
@@ -60,13 +62,13 @@ class RotationInvariants(nn.Module):
     def n_features(self, channels: int) -> int:
         return channels * self.L
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
         if not self.masked:
             mean = x[..., :1] / math.sqrt(4.0 * math.pi)
             return torch.cat([mean, torch.log(degree_power(x, self.L)[..., 1:] + self.eps)], dim=-1).flatten(-2)
-        region = self.region.to(x.dtype)
+        region = self.region.to(x.dtype) if region is None else region.to(x.dtype)[:, None]  # one region per item, for all its channels
         samples = self.to_grid(x)
-        area = self.from_grid(region)[..., 0] * math.sqrt(4.0 * math.pi)  # integral of the region
+        area = self.from_grid(region)[..., :1] * math.sqrt(4.0 * math.pi)  # integral of the region
         mean = self.from_grid(samples * region)[..., :1] * math.sqrt(4.0 * math.pi) / area
         fluctuation = self.from_grid((samples - mean[..., None]) * region)  # as the cache's masked spectra (docs/masks.md section 4)
         log_power = torch.log(degree_power(fluctuation, self.L)[..., 1:] * (4.0 * math.pi) / area + self.eps)

@@ -44,7 +44,7 @@ class ModelConfig:
     channels of each equivariant block (cnn). bandlimits: output bandlimit of each block (default
     halving). oversampling, activation: of each :class:`S2Activation`. hidden: width of the head.
     masked_pooling: the invariants are taken over a region (the valid region of a masked cache,
-    set after construction; :class:`RotationInvariants`).
+    set after construction, or each item's own passed with it; :class:`RotationInvariants`).
     """
 
     kind: str
@@ -76,6 +76,11 @@ class ModelConfig:
         if self.activation not in ACTIVATIONS or self.oversampling < 1:
             raise ValueError(f"activation in {sorted(ACTIVATIONS)} and oversampling >= 1 required: {self}")
 
+    @property
+    def pooled_bandlimit(self) -> int:
+        """Bandlimit of the signals whose invariants feed the head: the inputs (MLP) or the last feature maps (CNN)."""
+        return self.L0 if self.kind == "invariant_mlp" else self.bandlimits[-1]
+
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
@@ -96,11 +101,12 @@ class InvariantMLP(nn.Module):
         super().__init__()
         self.config = config
         self.normalize = HarmonicNormalization(config.n_paths, config.L0)
-        self.invariants = RotationInvariants(config.L0, masked=config.masked_pooling)
+        self.invariants = RotationInvariants(config.pooled_bandlimit, masked=config.masked_pooling)
         self.head = _head(self.invariants.n_features(config.n_paths), config.hidden, config.n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.invariants(self.normalize(x)))
+    def forward(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, n_classes); `region`: each item's region to pool over (masked pooling, :class:`RotationInvariants`)."""
+        return self.head(self.invariants(self.normalize(x), region))
 
     def extra_repr(self) -> str:
         return f"n_paths={self.config.n_paths}, L0={self.config.L0}, n_classes={self.config.n_classes}"
@@ -121,7 +127,7 @@ class SphericalCNN(nn.Module):
         self.activations = nn.ModuleList(
             S2Activation(L, L_out, config.oversampling, config.activation) for L, L_out in zip(L_in, config.bandlimits)
         )
-        self.invariants = RotationInvariants(config.bandlimits[-1], masked=config.masked_pooling)
+        self.invariants = RotationInvariants(config.pooled_bandlimit, masked=config.masked_pooling)
         self.head = _head(self.invariants.n_features(config.channels[-1]), config.hidden, config.n_classes)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -132,12 +138,12 @@ class SphericalCNN(nn.Module):
             maps.append(x)
         return maps
 
-    def pooled(self, x: torch.Tensor) -> torch.Tensor:
-        """The rotation invariants fed to the head (B, n_features)."""
-        return self.invariants(self.features(x)[-1])
+    def pooled(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+        """The rotation invariants fed to the head (B, n_features), over each item's `region` if given."""
+        return self.invariants(self.features(x)[-1], region)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.pooled(x))
+    def forward(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.pooled(x, region))
 
     def extra_repr(self) -> str:
         c = self.config

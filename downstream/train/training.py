@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from downstream.data.augment import RandomRotation
 from downstream.data.dataset import CacheDataset, make_loader
 from downstream.data.index import SPLITS, CacheIndex, read_cache_index, select_maps
-from downstream.nn.models import build_model, n_parameters
+from downstream.nn.models import ModelConfig, build_model, n_parameters
 from downstream.nn.normalization import fit_normalization
 from downstream.train.checkpoint import load_checkpoint, save_checkpoint
 from downstream.train.config import DTYPES, TrainConfig, resolve_device
@@ -67,6 +67,12 @@ def reproducible(seed: int, device: torch.device, threads: int = 0):
         torch.set_num_threads(previous[1])
 
 
+def _logits(model: nn.Module, x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The model on a batch: coefficients, or (coefficients, regions) from a cache with per-map masks."""
+    inputs = x if isinstance(x, (tuple, list)) else (x,)
+    return model(*(t.to(device, dtype) for t in inputs))
+
+
 def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits, labels) over a loader, on CPU."""
     model.eval()
@@ -74,7 +80,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple
     logits, labels = [], []
     with torch.no_grad():
         for x, y in loader:
-            logits.append(model(x.to(device, dtype)).cpu())
+            logits.append(_logits(model, x, device, dtype).cpu())
             labels.append(y)
     return torch.cat(logits), torch.cat(labels)
 
@@ -98,8 +104,8 @@ def _train_epoch(model, loader, optimizer, device, desc: str, progress: bool) ->
     total, correct, n = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
     for x, y in bar:
-        x, y = x.to(device, dtype), y.to(device)
-        logits = model(x)
+        y = y.to(device)
+        logits = _logits(model, x, device, dtype)
         loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -137,15 +143,20 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, conf
     return history
 
 
-def _datasets(index: CacheIndex, config: TrainConfig, subset: np.ndarray | None) -> dict[str, CacheDataset]:
+def _region_grid(index: CacheIndex, model: ModelConfig) -> int | None:
+    """The grid bandlimit of the items' own valid regions (a masked model on a cache with per-map masks), else None."""
+    return 2 * model.pooled_bandlimit if index.layout.per_map_mask and model.masked_pooling else None
+
+
+def _datasets(index: CacheIndex, config: TrainConfig, subset: np.ndarray | None, region_grid: int | None) -> dict[str, CacheDataset]:
     datasets = {}
     for split in SPLITS:
         maps = select_maps(index, split, config.fractions, config.split_seed)
         if subset is not None:
             maps = np.intersect1d(maps, subset)
         augment = RandomRotation(index.L0) if config.augment and split == "train" else None
-        datasets[split] = CacheDataset(index, maps, dtype=DTYPES[config.dtype], transform=augment,
-                                       in_memory=config.in_memory, input_paths=config.input_channels(index))
+        datasets[split] = CacheDataset(index, maps, dtype=DTYPES[config.dtype], transform=augment, in_memory=config.in_memory,
+                                       input_paths=config.input_channels(index), region_grid=region_grid)
     for split in ("train", "val"):
         if len(datasets[split]) == 0:
             raise InputError(f"cache {index.path!r} has no done, labelled maps in the {split!r} split; both train and val are required")
@@ -176,10 +187,10 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
     device = resolve_device(config.device)
     start = time.perf_counter()
     with reproducible(config.seed, device, config.threads):
-        datasets = _datasets(index, config, None if maps is None else np.asarray(maps))
-        model_config = config.model_config(datasets["train"].n_paths, index.L0, index.n_classes, masked=index.contamination is not None)
+        model_config = config.model_config(len(config.input_channels(index)), index.L0, index.n_classes, masked=index.layout.masked)
+        datasets = _datasets(index, config, None if maps is None else np.asarray(maps), _region_grid(index, model_config))
         model = build_model(model_config)
-        if model_config.masked_pooling:  # the invariants over the region where every input channel is valid
+        if model_config.masked_pooling and not index.layout.per_map_mask:  # the region where every input channel is valid
             region = index.valid_region(datasets["train"].input_paths, 2 * model.invariants.L)
             if not region.any():
                 raise InputError(f"cache {index.path!r}: no sky where every selected channel is valid; select fewer channels "
@@ -213,7 +224,8 @@ def predict_maps(model: nn.Module, index: CacheIndex, maps: np.ndarray, config: 
                  device: torch.device = torch.device("cpu")) -> np.ndarray:
     """Predicted labels of a trained model for any maps of a cache (e.g. another orientation's
     test maps than it was trained on), read with the channels `config` selects."""
-    dataset = CacheDataset(index, np.asarray(maps), dtype=next(model.parameters()).dtype, input_paths=config.input_channels(index))
+    dataset = CacheDataset(index, np.asarray(maps), dtype=next(model.parameters()).dtype, input_paths=config.input_channels(index),
+                           region_grid=_region_grid(index, model.config))
     logits, _ = predict(model, make_loader(dataset, EVAL_BATCH, shuffle=False), device)
     return logits.argmax(dim=1).numpy()
 
@@ -236,7 +248,8 @@ def evaluate(checkpoint: str | Path, cache_path: str, split: str = "test", *, ou
     maps = select_maps(index, split, config.fractions, config.split_seed)
     if len(maps) == 0:
         raise InputError(f"cache {cache_path!r} has no done, labelled maps in the {split!r} split")
-    dataset = CacheDataset(index, maps, dtype=next(model.parameters()).dtype, input_paths=config.input_channels(index))
+    dataset = CacheDataset(index, maps, dtype=next(model.parameters()).dtype, input_paths=config.input_channels(index),
+                           region_grid=_region_grid(index, model.config))
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
     with reproducible(0, target, threads):
         results = classification_metrics(*predict(model, loader, target), model.config.n_classes)

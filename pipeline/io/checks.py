@@ -26,7 +26,7 @@ UNSEEN_LOW, UNSEEN_HIGH = UNSEEN * (1 + 1e-5), UNSEEN * (1 - 1e-5)
 
 GRIDS = ("healpix", *RING_SCHEMES, "alm")
 ORDERINGS = ("RING", "NESTED")
-BAD_PIXEL_POLICIES = ("refuse", "fill-mean")
+BAD_PIXEL_POLICIES = ("refuse", "fill-mean", "mask")
 CONSTANT_MAP = "the map is constant (zero variance): nothing to analyse"
 MAGNITUDE_RANGE = (1e-150, 1e150)
 """Largest magnitudes of a map accepted: power spectra are sums of squares, which leave float64

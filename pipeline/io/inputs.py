@@ -23,9 +23,10 @@ _MAP_FILES = f"map files ({', '.join(MAP_EXTENSIONS)})"
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One map to read: its path, and what a manifest says about it (label, split, other columns).
+    """One map to read: its path, and what a manifest says about it (label, split, other columns,
+    and its own mask file: docs/masks.md section 1).
 
-    A local path is made absolute (against the working directory) on construction, so that a
+    Local paths are made absolute (against the working directory) on construction, so that a
     cache records the same source whatever directory the command ran in; URLs stay as given.
     """
 
@@ -33,10 +34,13 @@ class InputSpec:
     label: int | None = None
     split: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    mask: str | None = None
 
     def __post_init__(self) -> None:
-        if "://" not in self.source:
-            object.__setattr__(self, "source", os.path.abspath(self.source))
+        for name in ("source", "mask"):
+            value = getattr(self, name)
+            if value is not None and "://" not in value:
+                object.__setattr__(self, name, os.path.abspath(value))
 
 
 MISSING_POLICIES = ("refuse", "fail")
@@ -79,9 +83,9 @@ def expand_inputs(items: Iterable[str | os.PathLike], missing: str = "refuse") -
 
 def read_manifest(path: str | os.PathLike, missing: str = "refuse") -> list[InputSpec]:
     """A CSV with a ``path`` column (relative paths are taken from the manifest's folder), optional
-    ``label`` (integer >= 0) and ``split`` (train / val / test); other columns become metadata.
-    Rows whose file does not exist refuse the manifest, or with missing="fail" are kept (their
-    maps fail when read)."""
+    ``label`` (integer >= 0), ``split`` (train / val / test) and ``mask`` (the map's own mask file,
+    a path like ``path``'s; empty: none); other columns become metadata. Rows whose file (map or
+    mask) does not exist refuse the manifest, or with missing="fail" are kept (their maps fail when read)."""
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -103,10 +107,11 @@ def read_manifest(path: str | os.PathLike, missing: str = "refuse") -> list[Inpu
         numbers.append(number)
     if not specs:
         raise InputError(f"{path}: manifest lists no maps")
-    absent = [(number, spec.source) for number, spec in zip(numbers, specs) if not Path(spec.source).is_file()]
+    listed = [(number, name) for number, spec in zip(numbers, specs) for name in (spec.source, spec.mask) if name is not None]
+    absent = [(number, name) for number, name in listed if not Path(name).is_file()]
     if absent and missing == "refuse":
         number, source = absent[0]
-        raise InputError(f"{path}: {len(absent)} of {len(specs)} listed files do not exist (first: row {number}: {source}); "
+        raise InputError(f"{path}: {len(absent)} of {len(listed)} listed files do not exist (first: row {number}: {source}); "
                          f"nothing was computed; --missing fail records them as failed maps and computes the rest")
     return specs
 
@@ -116,8 +121,11 @@ def _manifest_row(where: str, folder: Path, row: dict[str, str]) -> InputSpec:
     if not name:
         raise InputError(f"{where}: empty path")
     source = folder / name  # an absolute `name` stays as it is
+    mask = row.pop("mask", "").strip()
     try:
         map_format(source)
+        if mask and map_format(mask) == "image":
+            raise InputError(f"{mask}: a mask is a HEALPix FITS or a .npy / .npz map, not an image")
     except InputError as err:
         raise InputError(f"{where}: {err}") from None
     label = row.pop("label", "").strip()
@@ -126,7 +134,7 @@ def _manifest_row(where: str, folder: Path, row: dict[str, str]) -> InputSpec:
     split = row.pop("split", "").strip()
     if split and split not in SPLITS:
         raise InputError(f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
-    return InputSpec(str(source), int(label) if label else None, split or None, row)
+    return InputSpec(str(source), int(label) if label else None, split or None, row, str(folder / mask) if mask else None)
 
 
 def _map_files(paths: Iterable[Path]) -> list[Path]:

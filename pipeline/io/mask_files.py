@@ -1,5 +1,5 @@
-"""Reading a mask shared by every map of a run, and the mask options recorded in a cache
-(docs/masks.md section 1).
+"""Reading a mask (shared by every map of a run, or a map's own), and the mask options recorded
+in a cache (docs/masks.md section 1).
 
 A mask file is a HEALPix FITS map or a .npy / .npz array (grid from the header or sidecar, as for
 maps: docs/inputs.md), one value per pixel in [0, 1]: 1 observed, 0 masked. It must be on the
@@ -36,12 +36,14 @@ DEFAULT_TOLERANCE = 0.01
 
 @dataclass(frozen=True)
 class MaskOptions:
-    """The mask of a run: its file (absolute path) and sha256, the FITS column holding it (a name
-    or 0-based index; None: the only one), its kind, the apodisation of a binary mask (C1 / C2 of
-    width_deg degrees, or none), the least observed sky fraction accepted, and the contamination
-    tolerance of the validity maps."""
+    """The masks of a run: the file shared by every map (absolute path; None: none) and its
+    sha256, the FITS column holding a mask (a name or 0-based index; None: the only one), the kind,
+    the apodisation of a binary mask (C1 / C2 of width_deg degrees, or none), the least observed
+    sky fraction accepted, the contamination tolerance of the validity maps, and whether masks
+    differ between maps (per_map: maps with their own mask file, or whose bad pixels are masked;
+    their validity is stored per map). The same options apply to every mask of the run."""
 
-    path: str
+    path: str | None = None
     sha256: str = ""
     field: str | None = None
     kind: str = "binary"
@@ -49,8 +51,11 @@ class MaskOptions:
     width_deg: float = DEFAULT_WIDTH_DEG
     min_sky_fraction: float = DEFAULT_MIN_SKY_FRACTION
     tolerance: float = DEFAULT_TOLERANCE
+    per_map: bool = False
 
     def __post_init__(self) -> None:
+        if self.path is None and not self.per_map:
+            raise InputError("mask options without a mask: give a shared mask file, a manifest column mask or --bad-pixels mask")
         if self.kind not in MASK_KINDS:
             raise InputError(f"mask kind must be one of {', '.join(MASK_KINDS)}, got {self.kind!r}")
         if self.apodisation not in APODISATIONS:
@@ -75,8 +80,13 @@ class MaskOptions:
         with parser_errors("readable"):
             return cls(path, file_sha256(path), **options)
 
+    def own(self, path: str) -> "MaskOptions":
+        """The options of a map's own mask file: these, for that file."""
+        return self.for_file(path, **{k: v for k, v in asdict(self).items() if k not in ("path", "sha256", "per_map")})
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON; "per_map" only when set, so that shared-mask caches keep resuming."""
+        return {k: v for k, v in asdict(self).items() if k != "per_map" or v}
 
     @classmethod
     def from_dict(cls, d: dict) -> "MaskOptions":
@@ -129,15 +139,31 @@ def _check_values(values: np.ndarray, options: MaskOptions) -> None:
         raise InputError(f"a binary mask holds only 0 and 1, this one {other} other values: declare a weighted mask (--mask-kind weights)")
 
 
-def mask_weights(options: MaskOptions) -> tuple[np.ndarray, np.ndarray, Grid]:
-    """(observed weights before apodisation, apodised weights, the mask's grid): the first defines
-    the observed region (mean removal), the second multiplies the map. Refuses a mask that
-    observes less than options.min_sky_fraction of the sky."""
-    weights, grid = load_mask(options)
+def check_sky_fraction(weights: np.ndarray, grid: Grid, options: MaskOptions) -> None:
+    """Refuse weights that observe less than options.min_sky_fraction of the sky."""
     fraction = observed_fraction(weights, grid)
     if fraction < options.min_sky_fraction:
-        raise InputError(f"mask {options.path}: it observes {100 * fraction:.3g} % of the sky, below the minimum "
+        raise InputError(f"it observes {100 * fraction:.3g} % of the sky, below the minimum "
                          f"{100 * options.min_sky_fraction:.3g} % (--min-sky-fraction)")
-    if options.kind == "weights":
-        return weights, weights, grid
-    return weights, apodise(weights, grid, options.apodisation, options.width_deg), grid
+
+
+def checked_mask(options: MaskOptions) -> tuple[np.ndarray, Grid]:
+    """``load_mask``, refusing a mask that observes less than options.min_sky_fraction of the sky."""
+    weights, grid = load_mask(options)
+    try:
+        check_sky_fraction(weights, grid, options)
+    except InputError as err:
+        raise InputError(f"mask {options.path}: {err}") from None
+    return weights, grid
+
+
+def apodised(weights: np.ndarray, grid: Grid, options: MaskOptions) -> np.ndarray:
+    """What multiplies the map: a binary mask apodised, weights as they are."""
+    return weights if options.kind == "weights" else apodise(weights, grid, options.apodisation, options.width_deg)
+
+
+def mask_weights(options: MaskOptions) -> tuple[np.ndarray, np.ndarray, Grid]:
+    """(observed weights before apodisation, apodised weights, the mask's grid) of the shared mask:
+    the first defines the observed region (mean removal), the second multiplies the map."""
+    weights, grid = checked_mask(options)
+    return weights, apodised(weights, grid, options), grid

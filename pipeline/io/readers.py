@@ -6,7 +6,8 @@ HEALPix ordering come from the FITS header, from the options, or from a JSON sid
 ``<stem>.json`` (keys ``grid`` and, for HEALPix, ``ordering``) next to a .npy / .npz file, and a
 declaration that disagrees with another is an error. NESTED maps stay NESTED: reordering is the
 harmonic layer's job (``pipeline.sphere.harmonic``). UNSEEN / NaN / inf pixels are refused unless the
-policy ``bad_pixels='fill-mean'`` is chosen; the masked fraction is recorded either way.
+policy ``bad_pixels='fill-mean'`` or ``'mask'`` (they become masked pixels of the map, docs/masks.md
+section 1) is chosen; the masked fraction is recorded either way.
 
 Every problem with a file is one ``InputError`` whose message starts with the file's path.
 """
@@ -55,8 +56,9 @@ class ReaderOptions:
     ordering: HEALPix pixel ordering, 'RING' or 'NESTED'.
     field: FITS column holding the map, by name or 0-based index (needed when there are several).
     npz_key: array of a .npz archive holding the map (needed when there are several).
-    bad_pixels: 'refuse' (default) or 'fill-mean' (NaN / inf / UNSEEN pixels set to the plain,
-        unweighted mean of the valid pixels).
+    bad_pixels: 'refuse' (default), 'fill-mean' (NaN / inf / UNSEEN pixels set to the plain,
+        unweighted mean of the valid pixels) or 'mask' (set to 0 and returned as
+        ``MapData.unobserved``: the map's own mask, docs/masks.md section 1).
     color: how a colour image becomes one map: 'luminance' (ITU-R BT.601 luma) or one channel
         'R', 'G', 'B' (None: colour images are refused; greyscale images need no rule).
     alpha: 'refuse' (default) an image with an alpha channel, or 'ignore' (drop the channel).
@@ -155,6 +157,8 @@ class MapData:
     source: str
     fields: FieldSet | None = None
     """With ReaderOptions.fields: `values` is (n_fields, *grid.shape), a spin-2 pair in COSMO convention."""
+    unobserved: np.ndarray | None = None
+    """With bad_pixels='mask': boolean, shape ``grid.shape``, the NaN / inf / UNSEEN pixels (set to 0 in `values`)."""
 
 
 def map_format(path: str | Path) -> str:
@@ -192,7 +196,7 @@ def read_map(path: str | Path, options: ReaderOptions = ReaderOptions(), masked_
                            mask_description="harmonic input", sha256=sha256, source=source)
         fields = options.field_set
         hidden = None if masked_by is None else masked_by(read.grid)
-        masked_fraction, description = _apply_bad_pixel_policy(read.values, options.bad_pixels, read.coverage, fields, hidden)
+        masked_fraction, description, unobserved = _apply_bad_pixel_policy(read.values, options.bad_pixels, read.coverage, fields, hidden)
         if fields is not None and fields.spin2 is not None:
             where = {"fits": "POLCCONV keyword", "image": "polarisation convention"}.get(
                 fmt, f"pol_convention in the sidecar {path.with_suffix('.json').name}")
@@ -200,7 +204,7 @@ def read_map(path: str | Path, options: ReaderOptions = ReaderOptions(), masked_
                 read.values[fields.spin2[1]] *= -1.0  # IAU -> COSMO: U changes sign (after the bad pixels are found)
         read.values.flags.writeable = False
         return MapData(values=read.values, grid=read.grid, alm=None, alm_L=None, masked_fraction=masked_fraction,
-                       mask_description=description, sha256=sha256, source=source, fields=fields)
+                       mask_description=description, sha256=sha256, source=source, fields=fields, unobserved=unobserved)
     except InputError as err:
         raise InputError(f"{source}: {err}") from err.__cause__
 
@@ -217,9 +221,10 @@ def _checked_alm(alm: np.ndarray) -> np.ndarray:
 
 
 def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str, fields: FieldSet | None,
-                            hidden: np.ndarray | None = None) -> tuple[float, str]:
-    """Find NaN / inf / UNSEEN pixels (in any field), refuse or fill them (in place, each field with
-    its own mean), except those `hidden` by a mask, which are set to 0; (masked fraction, description)."""
+                            hidden: np.ndarray | None = None) -> tuple[float, str, np.ndarray | None]:
+    """Find NaN / inf / UNSEEN pixels (in any field), refuse, fill (in place, each field with its
+    own mean) or mask them (set to 0), except those `hidden` by a mask, which are set to 0;
+    (masked fraction, description, the masked pixels under the policy 'mask')."""
     bad = ~np.isfinite(values)
     bad |= (values >= UNSEEN_LOW) & (values <= UNSEEN_HIGH)
     if fields is not None:
@@ -239,10 +244,13 @@ def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str, fiel
         raise InputError(f"{summary}; the bad-pixel policy is 'refuse': choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels")
     layers = [values] if fields is None else list(values)
     means = []
-    for layer in layers if n_bad else ():
+    for layer in layers if n_bad and policy == "fill-mean" else ():
         means.append(float(np.mean(layer, where=usable)))
         layer[bad] = means[-1]
-    description = f"{summary}, filled with the mean of the valid pixels ({', '.join(f'{m:.6g}' for m in means)})" if n_bad else "no masked pixels"
+    if policy == "mask":
+        values[..., bad] = 0.0
+    treated = "masked" if policy == "mask" else f"filled with the mean of the valid pixels ({', '.join(f'{m:.6g}' for m in means)})"
+    description = f"{summary}, {treated}" if n_bad else "no masked pixels"
     if n_hidden:
         description += f"; {n_hidden} bad pixels inside the mask set to 0"
     for k, layer in enumerate(layers):
@@ -250,4 +258,4 @@ def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str, fiel
         if high == low:
             raise InputError(CONSTANT_MAP if fields is None else f"field {fields.names[k]!r}: {CONSTANT_MAP}")
         check_magnitude(max(high, -low))
-    return (n_bad + n_hidden) / npix, description
+    return (n_bad + n_hidden) / npix, description, bad if policy == "mask" else None

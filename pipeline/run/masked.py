@@ -1,6 +1,7 @@
-"""Scattering a map observed through a mask (docs/masks.md): the mask prepared once per process,
-the map's mean removed over the observed sky and the map apodised, and the rotation invariants
-recomputed over each channel's valid region.
+"""Scattering a map observed through a mask (docs/masks.md): the mask prepared (apodised, its
+contamination propagated; the shared mask once per process), the map's mean removed over the
+observed sky and the map apodised, and the rotation invariants recomputed over each channel's
+valid region.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class MaskedSky:
     valid: np.ndarray
     valid_fractions: np.ndarray
 
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.observed, self.apodised, self.contamination, self.valid))
+
     def summary(self, options: MaskOptions) -> dict:
         """The cache's ``mask`` attribute (plain JSON)."""
         return {**options.to_dict(), "grid": self.grid.describe(), "observed_fraction": self.observed_fraction, "w2": self.w2,
@@ -46,13 +51,17 @@ class MaskedSky:
 
 @lru_cache(maxsize=2)
 def masked_sky(options: MaskOptions, config: ScatteringConfig) -> MaskedSky:
-    """Read, check and apodise the mask; propagate its contamination (c^2 = (1 - w)^2) through the
-    channels of `config` (``pipeline.scattering.validity``); valid where sqrt(v) < tolerance."""
-    observed, apodised, grid = mask_weights(options)
+    """The shared mask read, checked and prepared (``prepare_sky``)."""
+    return prepare_sky(*mask_weights(options), options.tolerance, config)
+
+
+def prepare_sky(observed: np.ndarray, apodised: np.ndarray, grid: Grid, tolerance: float, config: ScatteringConfig) -> MaskedSky:
+    """Propagate the contamination (c^2 = (1 - w)^2) of the `apodised` weights through the channels
+    of `config` (``pipeline.scattering.validity``); valid where sqrt(v) < tolerance."""
     areas = pixel_areas(grid)
     w2 = float(np.sum(apodised**2 * areas) / (4 * math.pi))
     maps = contamination(config, quadrature_analysis((1.0 - apodised) ** 2, grid, config.L))
-    valid = valid_regions(maps, config.L0, options.tolerance**2)
+    valid = valid_regions(maps, config.L0, tolerance**2)
     return MaskedSky(observed, apodised, grid, observed_fraction(observed, grid), w2, maps, valid, valid_fractions(valid))
 
 

@@ -9,7 +9,7 @@ number, so they are never stored.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline.errors import InputError
 from pipeline.io.mask_files import MaskOptions
@@ -21,9 +21,15 @@ MAX_HEALPIX_EPSILON = 1e-3
 section 4): a larger one leaves errors of the order of a percent in the coefficients."""
 
 
+def _per_map(mask: MaskOptions | None) -> MaskOptions:
+    """`mask` for masks that differ between maps (the default options when there is no shared mask)."""
+    return MaskOptions(per_map=True) if mask is None else replace(mask, per_map=True)
+
+
 @dataclass(frozen=True)
 class InputOptions:
-    """What must match for a resume: the reader options and the HEALPix analysis tolerance.
+    """What must match for a resume: the reader options, the HEALPix analysis tolerance and the
+    mask options (docs/masks.md; with bad_pixels='mask' masks differ between maps).
 
     >>> InputOptions.from_dict(InputOptions().to_dict()) == InputOptions()
     True
@@ -37,8 +43,14 @@ class InputOptions:
         eps = self.healpix_epsilon
         if not (isinstance(eps, (int, float)) and math.isfinite(eps) and 0 < eps <= MAX_HEALPIX_EPSILON):
             raise InputError(f"healpix_epsilon must be a number in (0, {MAX_HEALPIX_EPSILON:g}], got {eps!r}")
+        if self.reader.bad_pixels == "mask":  # each map's bad pixels: a mask of its own
+            object.__setattr__(self, "mask", _per_map(self.mask))
         if self.mask is not None and self.reader.fields is not None:
             raise InputError("a mask applies to maps of one field in this version (not with --fields)")
+
+    def with_own_masks(self) -> "InputOptions":
+        """These options for maps that have mask files of their own: the masks differ between maps."""
+        return replace(self, mask=_per_map(self.mask))
 
     def to_dict(self) -> dict:
         """The cache's ``input`` attribute (plain JSON); "mask" only when there is one, so caches

@@ -22,6 +22,7 @@ import numpy as np
 from pipeline.errors import ClusterLost, InputError, describe
 from pipeline.io.inputs import InputSpec
 from pipeline.run.cluster import dask_client
+from pipeline.run.map_masks import file_weights
 from pipeline.run.masked import masked_sky
 from pipeline.run.options import InputOptions, RunOptions
 from pipeline.run.planning import batches, largest_batch, local_layout
@@ -30,7 +31,7 @@ from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.fields import channel_table
 from pipeline.store.cache import Cache
 from pipeline.store.format import DONE, MapResult
-from pipeline.store.inspection import Problem, find_problems
+from pipeline.store.inspection import Problem, changed_masks, find_problems
 from pipeline.store.lock import StoreLock
 from pipeline.store.probe import holds_nothing, interrupted_creation, is_cache
 
@@ -69,10 +70,16 @@ def task_results(future, items: list[tuple[int, str]]) -> list[MapResult]:
     return [MapResult(index=index, error=f"{source}: the task computing it failed ({reason})") for index, source in items]
 
 
-def _mask(config: ScatteringConfig, inputs: InputOptions) -> tuple[dict, np.ndarray] | None:
-    """The mask's summary and the channels' contamination maps for a new cache (None without a mask)."""
+def _mask(config: ScatteringConfig, inputs: InputOptions) -> tuple[dict, np.ndarray | None] | None:
+    """The mask's summary and the channels' contamination maps for a new cache (None without a
+    mask; no contamination maps when masks differ between maps: each map's are stored with it).
+    A bad shared mask is refused here, before any map is computed."""
     if inputs.mask is None:
         return None
+    if inputs.mask.per_map:
+        if inputs.mask.path is not None:
+            file_weights(inputs.mask)
+        return inputs.mask.to_dict(), None
     sky = masked_sky(inputs.mask, config)
     return sky.summary(inputs.mask), sky.contamination
 
@@ -125,10 +132,18 @@ def preprocess(
     overwrite: bool = False,
 ) -> RunSummary:
     """Scatter every input of `specs` not yet done into the cache at `url` (created, resumed or
-    appended to), holding the store's lock for the whole run."""
+    appended to), holding the store's lock for the whole run. Maps with mask files of their own
+    make the masks differ between maps (docs/masks.md section 1); a done map whose own mask file
+    changed since it was scattered is computed again."""
+    if any(s.mask for s in specs):
+        inputs = inputs.with_own_masks()
     with StoreLock(url):
         cache = open_or_create_cache(url, config, inputs, overwrite)
         indices = cache.add_maps(specs)
+        changed = sorted({p.index for p in changed_masks(cache, indices)})
+        if changed:
+            cache.begin_run()
+            cache.mark_pending(changed)
         return _run(cache, url, indices, None, inputs, run, n_requested=len(specs))
 
 
@@ -166,7 +181,7 @@ def _run(cache: Cache, url: str, indices: list[int], only_indices: list[int] | N
         pending = sorted(set(only_indices) | set(dropped))
     else:
         pending = [i for i in indices if status[i] != DONE]
-    sources = cache.sources()
+    sources, masks = cache.sources(), cache.own_masks()
     failures: list[str] = []
     written = computed = lost = 0
     kill_after, _, kill_stage = os.environ.get(KILL_AFTER_ENV, "0").partition(":")
@@ -183,9 +198,9 @@ def _run(cache: Cache, url: str, indices: list[int], only_indices: list[int] | N
         with dask_client(run.scheduler, workers, run.scheduler_file) as client:
             futures, items_of = [], {}
             for batch in batches(pending, sum(client.nthreads().values()), run.maps_per_task or largest_batch(config.L)):
-                items = [(i, sources[i]) for i in batch]
-                key = f"scatter-{batch[0]}-{tokenize(items, config.to_dict(), inputs.to_dict())}"
-                futures.append(client.submit(scatter_files, items, config, inputs, threads, key=key))
+                items, own = [(i, sources[i]) for i in batch], [masks[i] for i in batch]
+                key = f"scatter-{batch[0]}-{tokenize(items, own, config.to_dict(), inputs.to_dict())}"
+                futures.append(client.submit(scatter_files, items, config, inputs, threads, own, key=key))
                 items_of[key] = items
             with tqdm(total=len(pending), unit="map", disable=not run.progress, desc="scattering") as bar:
                 for finished in as_completed(futures).batches():

@@ -19,9 +19,9 @@ import ducc0
 import numpy as np
 
 from pipeline.errors import InputError, describe
-from pipeline.io.mask_files import mask_on
 from pipeline.io.readers import MapData, read_map
-from pipeline.run.masked import masked_invariants, masked_map, masked_sky
+from pipeline.run.map_masks import MapMasks
+from pipeline.run.masked import masked_invariants, masked_map
 from pipeline.run.options import InputOptions
 from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.fields import FieldScattering
@@ -43,19 +43,20 @@ def _transform(config: ScatteringConfig, nthreads: int) -> ScatteringTransform:
     return ScatteringTransform(config, nthreads=nthreads)
 
 
-def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: InputOptions, nthreads: int = 1) -> MapResult:
-    """Scatter the map in `source` through the transform's own ``from_map`` / ``from_alm`` (the
-    one path from a read input to coefficients); any failure (a problem with the input, or an
+def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: InputOptions, nthreads: int = 1,
+                 mask: str = "") -> MapResult:
+    """Scatter the map in `source` (observed through its own mask file `mask` too, when masks
+    differ between maps) through the transform's own ``from_map`` / ``from_alm`` (the one path
+    from a read input to coefficients); any failure (a problem with the input or its mask, or an
     unexpected error such as running out of memory) becomes MapResult.error, one line."""
     start = time.perf_counter()
     try:
-        masked_by = None
-        if inputs.mask is not None:
-            sky = masked_sky(inputs.mask, config)
-            masked_by = lambda grid: mask_on(sky.observed, sky.grid, grid) == 0  # noqa: E731
-        data = read_map(source, inputs.reader, masked_by)
-        scatter = _scatter_fields if data.fields is not None else _scatter_map
-        outputs, residual = scatter(data, config, inputs, nthreads)
+        masks = None if inputs.mask is None else MapMasks.read(inputs.mask, config, mask)
+        data = read_map(source, inputs.reader, None if masks is None else masks.hidden)
+        if data.fields is not None:
+            outputs, residual = _scatter_fields(data, config, inputs, nthreads)
+        else:
+            outputs, residual = _scatter_map(data, config, inputs, masks, nthreads)
         overflowed = [name for name in DATA_ARRAYS if not np.isfinite(outputs[name]).all()]  # masked invariants: NaN = no valid region
         if overflowed:  # never stored as data, whatever passed the reader's checks
             raise InputError(f"the scattering produced non-finite {', '.join(overflowed)}")
@@ -78,21 +79,26 @@ def scatter_file(index: int, source: str, config: ScatteringConfig, inputs: Inpu
     )
 
 
-def _scatter_map(data: MapData, config: ScatteringConfig, inputs: InputOptions, nthreads: int) -> tuple[dict, float]:
-    """The outputs of a map (or coefficients) of one field and the residual of its HEALPix analysis (NaN if none)."""
+def _scatter_map(data: MapData, config: ScatteringConfig, inputs: InputOptions, masks: MapMasks | None,
+                 nthreads: int) -> tuple[dict, float]:
+    """The outputs of a map (or coefficients) of one field (with its validity when masks differ
+    between maps) and the residual of its HEALPix analysis (NaN if none)."""
     st = _transform(config, nthreads)
     residual, masked = np.nan, {}
-    if data.alm is not None and inputs.mask is not None:
+    if data.alm is not None and masks is not None:
         raise InputError("a mask applies to maps, not to harmonic coefficients")
     if data.alm is not None:
         if data.alm_L < config.L:
             raise InputError(f"{data.source}: coefficients have bandlimit L = {data.alm_L}, below the configured L = {config.L}")
         result = st.from_alm(data.alm, data.alm_L)
         alm = truncate(data.alm, data.alm_L, config.L)
-    elif inputs.mask is not None:
-        sky = masked_sky(inputs.mask, config)
+    elif masks is not None:
+        sky = masks.sky(data)
         result = st.from_map(masked_map(data.values, data.grid, sky), data.grid, sky_fraction=sky.w2, epsilon=inputs.healpix_epsilon)
         masked = dict(zip(("masked_means", "masked_power_spectra"), masked_invariants(result.coefficients, sky, config.L0)))
+        if masks.options.per_map:
+            masked.update(contamination=sky.contamination, valid_fractions=sky.valid_fractions,
+                          observed_fraction=sky.observed_fraction, mask_sha256=masks.sha256)
     else:
         result = st.from_map(data.values, data.grid, epsilon=inputs.healpix_epsilon)
     if data.alm is None:
@@ -118,8 +124,10 @@ def _scatter_fields(data: MapData, config: ScatteringConfig, inputs: InputOption
     return outputs, max(residuals, default=np.nan)
 
 
-def scatter_files(items: list[tuple[int, str]], config: ScatteringConfig, inputs: InputOptions, nthreads: int = 1) -> list[MapResult]:
-    """One Dask task: ``scatter_file`` for each (cache index, source) of a batch, in order, each
-    transform on `nthreads` threads."""
+def scatter_files(items: list[tuple[int, str]], config: ScatteringConfig, inputs: InputOptions, nthreads: int = 1,
+                  masks: list[str] | None = None) -> list[MapResult]:
+    """One Dask task: ``scatter_file`` for each (cache index, source) of a batch, in order, with
+    its own mask file of `masks` ("" none; None: no map has one), each transform on `nthreads` threads."""
     use_threads(nthreads)
-    return [scatter_file(index, source, config, inputs, nthreads) for index, source in items]
+    masks = masks or [""] * len(items)
+    return [scatter_file(index, source, config, inputs, nthreads, mask) for (index, source), mask in zip(items, masks)]

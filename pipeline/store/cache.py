@@ -9,10 +9,8 @@ chunk; metadata consolidated when a run completes; undecodable shared chunks dro
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import warnings
-from collections import Counter
 
 import numpy as np
 import zarr
@@ -20,7 +18,6 @@ import zarr.codecs
 from zarr.core.sync import sync
 
 from pipeline.errors import InputError, StoreDamage, describe
-from pipeline.io.inputs import InputSpec, input_identity
 from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.fields import channel_table
 from pipeline.sphere.fields import FieldSet
@@ -30,21 +27,19 @@ from pipeline.store.format import (
     DONE,
     FAILED,
     FORMAT,
+    MASK_RECORDS,
     OPTIONAL_RECORDS,
     PENDING,
-    PLANNER_RECORDS,
     READABLE_SCHEMA_VERSIONS,
     RECORD_CHUNK_MAPS,
     RECORDS,
     RESULT_RECORDS,
-    SCHEMA_VERSION,
     CacheLayout,
     MapResult,
 )
+from pipeline.store.map_records import MapRecords
 from pipeline.store.provenance import provenance
 from pipeline.store.zarr_io import chunk_reads, delete_chunk, gather_all, open_store, region_write
-
-DAMAGED_PLANNER_RECORDS = "the records of which input each map is are damaged; rebuild the cache with --overwrite"
 
 _DATA_CODECS = [zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"), zarr.codecs.Crc32cCodec()]
 """Scattering coefficients barely compress (CMB caches: x1.11 with zstd level 5, x1.05 with lz4);
@@ -56,8 +51,9 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-class Cache:
-    """An open cache group. Create with ``Cache.create`` or open with ``Cache.open``."""
+class Cache(MapRecords):
+    """An open cache group. Create with ``Cache.create`` or open with ``Cache.open``; the records
+    of which input each map is: ``MapRecords``."""
 
     def __init__(self, group: zarr.Group):
         self.group = group
@@ -87,7 +83,7 @@ class Cache:
         self.layout = CacheLayout.from_attributes(attrs)
         self.paths = list(self.layout.paths)
         self.input_options = attrs["input"]
-        self.records = [r for r in RECORDS if f"maps/{r}" in group]  # OPTIONAL_RECORDS may be absent (older caches)
+        self.records = [r for r in (*RECORDS, *MASK_RECORDS) if f"maps/{r}" in group]  # OPTIONAL_RECORDS may be absent (older caches)
 
     # -- creation and opening ------------------------------------------------------------------
 
@@ -108,17 +104,18 @@ class Cache:
     @classmethod
     def create(
         cls, url: str, config: ScatteringConfig, input_options: dict, overwrite: bool, fields: FieldSet | None = None,
-        mask: tuple[dict, np.ndarray] | None = None,
+        mask: tuple[dict, np.ndarray | None] | None = None,
     ) -> "Cache":
         """A new, empty cache (0 maps) for the channels of `config`'s plan, for maps of `fields`
-        (None: one field), observed through `mask` ((its summary, the channels' contamination
-        maps); docs/masks.md). With overwrite, an existing store at `url` is replaced."""
+        (None: one field), observed through `mask` ((its summary, the shared mask's contamination
+        maps or None for per-map masks); docs/masks.md). With overwrite, `url` is replaced."""
         mode = "w" if overwrite else "w-"
         table = channel_table(config, fields)
-        layout = CacheLayout(config.L, config.L0, table.paths, table.kinds, table.fields, table.spectra, masked=mask is not None)
+        layout = CacheLayout(config.L, config.L0, table.paths, table.kinds, table.fields, table.spectra, masked=mask is not None,
+                             per_map_mask=bool(mask and mask[0].get("per_map")))
         attributes = {
             "format": FORMAT,
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": layout.schema_version,
             "config": config.to_dict(),
             "config_hash": config.hash(),
             **layout.attributes(),
@@ -137,7 +134,7 @@ class Cache:
         for name, labels in (("path_kinds", layout.kinds), ("path_fields", layout.fields)):
             group.create_array(name, shape=(layout.n_paths,), dtype=str, fill_value="", compressors=_RECORD_CODECS,
                                dimension_names=DIMENSION_NAMES[name])[:] = np.array(labels, dtype=object)
-        if mask:
+        if mask and mask[1] is not None:
             group.create_array("contamination", data=mask[1], compressors=_RECORD_CODECS, dimension_names=DIMENSION_NAMES["contamination"])
         for name, shape in layout.row_shapes.items():
             group.create_array(
@@ -145,7 +142,7 @@ class Cache:
                 compressors=_DATA_CODECS, dimension_names=layout.dimension_names(name),
             )
         maps = group.create_group("maps")
-        for name, (dtype, fill) in RECORDS.items():
+        for name, (dtype, fill) in (RECORDS | (MASK_RECORDS if layout.per_map_mask else {})).items():
             maps.create_array(
                 name, shape=(0,), chunks=(RECORD_CHUNK_MAPS,), dtype=dtype, fill_value=fill, compressors=_RECORD_CODECS,
                 dimension_names=DIMENSION_NAMES[f"maps/{name}"],
@@ -164,18 +161,6 @@ class Cache:
     def n_maps(self) -> int:
         return self.array("maps/status").shape[0]
 
-    def planner_records(self, name: str) -> np.ndarray:
-        """Planner record `name` (PLANNER_RECORDS) of every map; InputError if a chunk no longer decodes."""
-        blocks = []
-        for _, values, error in chunk_reads(self.array(f"maps/{name}")):
-            if error:
-                raise InputError(f"{error}: {DAMAGED_PLANNER_RECORDS}")
-            blocks.append(values)
-        return np.concatenate(blocks)[: self.n_maps] if blocks else np.empty(0, dtype=self.array(f"maps/{name}").dtype)
-
-    def sources(self) -> list[str]:
-        return [str(s) for s in self.planner_records("source")]
-
     def status(self) -> np.ndarray:
         """Status of every map; a map whose status chunk cannot be read (corrupt) counts as pending."""
         out = np.full(self.n_maps, PENDING, dtype=np.uint8)
@@ -183,46 +168,6 @@ class Cache:
             if values is not None:
                 out[rows.start : rows.stop] = values
         return out
-
-    def add_maps(self, specs: list[InputSpec]) -> list[int]:
-        """Indices of `specs` in the cache: known sources keep theirs (their label and split must
-        agree), new ones are appended with their planner-written records. The number of maps is
-        the length of maps/status, extended only after the new maps' records are written."""
-        identities = [input_identity(s.source) for s in specs]
-        counts = Counter(identities)
-        repeated = [s.source for s, key in zip(specs, identities) if counts[key] > 1]
-        if repeated:
-            raise InputError(f"{repeated[0]}: duplicate input (each map may be given once)")
-        known = {input_identity(s): i for i, s in enumerate(self.sources())}
-        labels = self.planner_records("label") if known else np.empty(0)
-        splits = self.planner_records("split") if known else np.empty(0)
-        new = [(s, key) for s, key in zip(specs, identities) if key not in known]
-        for s, key in zip(specs, identities):
-            if key in known:
-                i = known[key]
-                if (s.label if s.label is not None else -1) != labels[i] or (s.split or "") != splits[i]:
-                    raise InputError(
-                        f"{s.source} is in the cache with label {labels[i]} and split {splits[i]!r}; the inputs now "
-                        f"say label {s.label} and split {s.split!r}: use a new output store or --overwrite"
-                    )
-        start, n = self.n_maps, self.n_maps + len(new)
-        self._arrays.clear()  # handles are about to change shape
-        planner_first = [*self.layout.row_shapes, *(f"maps/{r}" for r in self.records if r != "status")]
-        resized = [name for name in planner_first if self.group[name].shape[0] != n]  # longer only after an interrupted append
-        if new or resized:
-            self.begin_run()  # the inputs are valid, the cache is about to change
-        for name in resized:
-            self.group[name].resize((n, *self.group[name].shape[1:]))
-        if new:
-            region = slice(start, n)
-            self.group["maps/source"][region] = np.array([s.source for s, _ in new], dtype=object)
-            self.group["maps/label"][region] = np.array([-1 if s.label is None else s.label for s, _ in new])
-            self.group["maps/split"][region] = np.array([s.split or "" for s, _ in new], dtype=object)
-            self.group["maps/metadata"][region] = np.array([json.dumps(s.metadata, sort_keys=True) for s, _ in new], dtype=object)
-            self.group["maps/status"].resize((n,))  # last: the maps exist once their records do
-            known.update({key: start + k for k, (_, key) in enumerate(new)})
-        self._arrays.clear()
-        return [known[key] for key in identities]
 
     def write(self, results: list[MapResult], before_status=None) -> None:
         """Write the data (chunk-aligned for the coefficients) and records of a batch of maps, the
@@ -286,14 +231,3 @@ class Cache:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # consolidated metadata is not yet in the v3 spec
             zarr.consolidate_metadata(self.group.store)
-
-    # -- reading -------------------------------------------------------------------------------
-
-    def input_specs(self) -> list[InputSpec]:
-        """The inputs as the planner recorded them (source, label, split, metadata), by cache index."""
-        columns = [self.planner_records(name) for name in PLANNER_RECORDS]
-        return [
-            InputSpec(source=str(source), label=None if label < 0 else int(label), split=str(split) or None,
-                      metadata=json.loads(str(metadata)))
-            for source, label, split, metadata in zip(*columns)
-        ]

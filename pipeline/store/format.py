@@ -10,7 +10,8 @@ record per map under ``maps/``; ``paths`` is the path table (scale indices, -1 p
 ``path_kinds`` the kind of each channel ("modulus", "signed_square", "cross"; schema version 2) and
 ``path_fields`` the field each channel comes from ("" for single-field inputs; "T", "E", "B",
 "Q+iU", "R", ... for maps of several fields, whose ``input_power_spectra`` then hold one spectrum
-per ``input_spectra`` label; schema version 3).
+per ``input_spectra`` label; schema version 3). A cache whose maps have masks of their own
+(docs/masks.md section 1) holds each map's validity beside its coefficients (schema version 4).
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ FORMAT = "sphere-scatter-cache"
 SCHEMA_VERSION = 3
 """Written by this version. 2 added the sign-aware channels and ``path_kinds``; 3 the field of each
 channel (``path_fields``) and the input spectra of several fields (``input_spectra``)."""
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+PER_MAP_MASK_SCHEMA_VERSION = 4
+"""Written instead for caches with per-map masks: their ``contamination`` has a map axis, which a
+reader of version 3 would take for the shared (P, L0**2) one; every other cache stays version 3."""
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 """Version 1 caches hold modulus channels only, versions 1 and 2 one field; they are read (and resumed) as such."""
 MODULUS = "modulus"
 COEFFICIENT_LAYOUT = "real-sh-degree-major"
@@ -38,6 +42,9 @@ DATA_ARRAYS = ("coefficients", "means", "power_spectra", "input_power_spectra")
 """Float64 arrays with one row per map, NaN where not computed."""
 MASKED_ARRAYS = ("masked_means", "masked_power_spectra")
 """Float64 arrays of masked caches only: each channel's invariants over its valid region (docs/masks.md)."""
+PER_MAP_MASK_ARRAYS = ("contamination", "valid_fractions", "observed_fraction")
+"""Float64 arrays of caches with per-map masks only: each map's contamination maps, valid fractions
+and observed sky fraction (docs/masks.md section 3), written with its coefficients."""
 RECORDS = {
     "source": (str, ""),
     "label": ("int64", -1),
@@ -53,10 +60,14 @@ RECORDS = {
     "status": ("uint8", PENDING),
 }
 """Per-map records under ``maps/``: name -> (dtype, fill value); ``maps/status`` is written last."""
+MASK_RECORDS = {"mask": (str, ""), "mask_sha256": (str, "")}
+"""Records of caches with per-map masks only: the map's own mask file ("" none), written when the
+map is added, and that file's sha256 as it was read, written with the result."""
 PLANNER_RECORDS = ("source", "label", "split", "metadata")
 """Written when maps are added: which input each map is. A damaged chunk of these cannot be recomputed."""
-RESULT_RECORDS = ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb", "error", "coefficients_sha256")
-"""Written with each map's result, before its status."""
+RESULT_RECORDS = ("sha256", "analysis_residual", "masked_fraction", "seconds", "peak_rss_mb", "error", "coefficients_sha256",
+                  "mask_sha256")
+"""Written with each map's result, before its status (those the cache holds)."""
 OPTIONAL_RECORDS = ("coefficients_sha256",)
 """Records that caches written before they existed lack; a run adds them (empty for the old maps)."""
 
@@ -75,10 +86,13 @@ DIMENSION_NAMES = {
     "masked_means": ("map", "path"),
     "masked_power_spectra": ("map", "path", "l"),
     "contamination": ("path", "coefficient"),
+    "contamination/maps": ("map", "path", "coefficient"),
+    "valid_fractions": ("map", "path"),
+    "observed_fraction": ("map",),
     "paths": ("path", "depth"),
     "path_kinds": ("path",),
     "path_fields": ("path",),
-    **{f"maps/{name}": ("map",) for name in RECORDS},
+    **{f"maps/{name}": ("map",) for name in (*RECORDS, *MASK_RECORDS)},
 }
 """Zarr v3 ``dimension_names`` of every array, so that xarray opens a cache with named dimensions."""
 
@@ -117,6 +131,8 @@ class CacheLayout:
     """The labels of the input power spectra of a multi-field map; () for one field (one spectrum)."""
     masked: bool = False
     """Maps observed through a mask: the masked invariants are stored too."""
+    per_map_mask: bool = False
+    """Masks differ between maps: each map's validity is stored with it (PER_MAP_MASK_ARRAYS)."""
 
     def __post_init__(self) -> None:
         if not self.kinds:
@@ -143,11 +159,18 @@ class CacheLayout:
             "power_spectra": (self.n_paths, self.L0),
             "input_power_spectra": (len(self.spectra), self.L) if self.spectra else (self.L,),
             **({"masked_means": (self.n_paths,), "masked_power_spectra": (self.n_paths, self.L0)} if self.masked else {}),
+            **(dict(zip(PER_MAP_MASK_ARRAYS, ((self.n_paths, self.L0**2), (self.n_paths,), ()))) if self.per_map_mask else {}),
         }
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version a cache of this layout is written with."""
+        return PER_MAP_MASK_SCHEMA_VERSION if self.per_map_mask else SCHEMA_VERSION
 
     def dimension_names(self, name: str) -> tuple[str, ...]:
         """The Zarr ``dimension_names`` of data array `name` in this layout."""
-        return DIMENSION_NAMES[f"{name}/fields" if name == "input_power_spectra" and self.spectra else name]
+        variant = {"input_power_spectra": "fields" if self.spectra else "", "contamination": "maps"}.get(name)
+        return DIMENSION_NAMES[f"{name}/{variant}" if variant else name]
 
     def chunks(self, name: str) -> tuple[int, ...]:
         """Chunk shape of data array `name`: whole rows, maps_per_chunk maps."""
@@ -184,7 +207,7 @@ class CacheLayout:
         fields, spectra = (attrs["path_fields"], attrs["input_spectra"]) if version >= 3 else ((), ())
         return cls(L=int(attrs["config"]["L"]), L0=int(attrs["L0"]), paths=tuple(tuple(int(j) for j in p) for p in attrs["paths"]),
                    kinds=tuple(str(k) for k in kinds), fields=tuple(str(f) for f in fields), spectra=tuple(str(s) for s in spectra),
-                   masked=attrs.get("mask") is not None)
+                   masked=attrs.get("mask") is not None, per_map_mask=bool((attrs.get("mask") or {}).get("per_map")))
 
 
 def coefficients_digest(row: np.ndarray) -> str:
@@ -204,6 +227,9 @@ class MapResult:
     input_power_spectra: np.ndarray | None = None
     masked_means: np.ndarray | None = None
     masked_power_spectra: np.ndarray | None = None
+    contamination: np.ndarray | None = None
+    valid_fractions: np.ndarray | None = None
+    observed_fraction: float = math.nan
     sha256: str = ""
     analysis_residual: float = math.nan
     masked_fraction: float = math.nan
@@ -211,3 +237,4 @@ class MapResult:
     peak_rss_mb: float = math.nan
     error: str = ""
     coefficients_sha256: str = ""
+    mask_sha256: str = ""

@@ -3,7 +3,8 @@
 verify reads every chunk of every done map (crc32c makes corruption an error, NaN fill makes a
 missing chunk visible) and checks that each record is consistent; it returns the problems with
 the cache index and source of each affected map, so that a repair recomputes exactly those.
-changed_inputs (verify --inputs) also re-reads every input and compares it with its recorded sha256.
+changed_inputs (verify --inputs) also re-reads every input and compares it with its recorded sha256,
+and changed_masks every map's own mask file (docs/masks.md section 1).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from pipeline.errors import describe
 from pipeline.io.readers import file_sha256
-from pipeline.store.cache import DAMAGED_PLANNER_RECORDS, Cache
+from pipeline.store.cache import Cache
 from pipeline.store.format import (
     DONE,
     FAILED,
@@ -25,6 +26,7 @@ from pipeline.store.format import (
     RESULT_RECORDS,
     coefficients_digest,
 )
+from pipeline.store.map_records import DAMAGED_PLANNER_RECORDS
 from pipeline.store.zarr_io import chunk_reads
 
 
@@ -57,6 +59,7 @@ def summary(cache: Cache) -> dict:
         "channels_by_field": {f: n for f, n in Counter(cache.layout.fields).items() if f},
         "input_spectra": list(cache.layout.spectra),
         "mask": attrs.get("mask"),
+        "per_map_masks": _per_map_fractions(cache, status == DONE) if cache.layout.per_map_mask else None,
         "maps": int(cache.n_maps),
         "done": int(np.sum(status == DONE)),
         "failed": int(np.sum(status == FAILED)),
@@ -69,6 +72,21 @@ def summary(cache: Cache) -> dict:
                      for i in np.flatnonzero(status == FAILED)],
         "versions": attrs["provenance"]["versions"],
     }
+
+
+def _per_map_fractions(cache: Cache, done: np.ndarray) -> dict:
+    """Over the done maps of a cache with per-map masks: how many have a mask file of their own,
+    whether bad pixels are masked, and the minimum, median and maximum of their observed sky
+    fraction and of each channel's valid fraction."""
+    rows, masks = np.flatnonzero(done), cache.own_masks()
+
+    def spread(values: np.ndarray) -> list:
+        return np.quantile(values, [0, 0.5, 1], axis=0).T.tolist() if rows.size else []
+
+    return {"maps": int(rows.size), "own_mask_files": sum(bool(masks[i]) for i in rows),
+            "bad_pixels_masked": cache.input_options["reader"]["bad_pixels"] == "mask",
+            "observed_fraction": spread(cache.array("observed_fraction")[: cache.n_maps][rows]),
+            "valid_fractions": spread(cache.array("valid_fractions")[: cache.n_maps][rows])}
 
 
 def _map_chunks(cache: Cache, name: str):
@@ -90,7 +108,7 @@ def verify(cache: Cache) -> list[Problem]:
     for name in cache.records:
         if cache.group[f"maps/{name}"].shape[0] < n:
             problems.append(Problem(None, "", f"record maps/{name} has {cache.group[f'maps/{name}'].shape[0]} entries, expected {n}"))
-    for name in PLANNER_RECORDS:
+    for name in (r for r in (*PLANNER_RECORDS, "mask") if r in cache.records):
         problems += [Problem(None, "", f"{error}: {DAMAGED_PLANNER_RECORDS}") for _, _, error in chunk_reads(cache.array(f"maps/{name}")) if error]
     if problems:
         return problems
@@ -108,13 +126,13 @@ def verify(cache: Cache) -> list[Problem]:
                              for i in rows if status[i] == DONE and len(str(values[i - rows.start])) != 64]
     problems += [Problem(i, sources[i], "not computed yet (pending)", damage=False) for i in np.flatnonzero(status == PENDING)]
     digests = cache.group["maps/coefficients_sha256"][: cache.n_maps] if "coefficients_sha256" in cache.records else None
-    valid = np.array(cache.group.attrs["mask"]["valid_fractions"]) > 0 if cache.layout.masked else None
+    valid = _valid_channels(cache)
     for name in shapes:
-        channels = valid if name in MASKED_ARRAYS else slice(None)  # NaN masked invariants: a channel with no valid region
         for rows, values, error in _map_chunks(cache, name):
             for i in rows:
                 if status[i] != DONE:
                     continue
+                channels = valid[i] if name in MASKED_ARRAYS else ...  # NaN masked invariants: a channel with no valid region
                 if error:
                     problems.append(Problem(i, sources[i], error))
                 elif not np.all(np.isfinite(values[i - rows.start][channels])):
@@ -124,6 +142,45 @@ def verify(cache: Cache) -> list[Problem]:
                     problems.append(Problem(i, sources[i], "coefficients do not match the digest written with the map "
                                                            "(another map's chunk, or altered)"))
     return sorted(problems, key=lambda p: -1 if p.index is None else p.index)
+
+
+def _valid_channels(cache: Cache) -> np.ndarray | None:
+    """(N, P) bool: the channels of each map with a valid region (a masked cache; the shared mask's
+    for every map, or each map's own; False where its valid fractions are unreadable or not written)."""
+    if not cache.layout.masked:
+        return None
+    if not cache.layout.per_map_mask:
+        return np.broadcast_to(np.array(cache.group.attrs["mask"]["valid_fractions"]) > 0, (cache.n_maps, cache.layout.n_paths))
+    valid = np.zeros((cache.n_maps, cache.layout.n_paths), dtype=bool)
+    for rows, values, _ in _map_chunks(cache, "valid_fractions"):
+        if values is not None:
+            valid[rows.start : rows.stop] = values[: len(rows)] > 0
+    return valid
+
+
+def changed_masks(cache: Cache, indices: list[int] | None = None) -> list[Problem]:
+    """Done maps (of `indices`; None: all) whose own mask file is gone or no longer has the sha256
+    recorded when they were scattered: their coefficients and validity describe another mask.
+    Reads each mask file once; none in a cache without per-map masks."""
+    if "mask" not in cache.records:
+        return []
+    sources, masks, status = cache.sources(), cache.own_masks(), cache.status()
+    wanted = set(range(cache.n_maps) if indices is None else indices)
+    now: dict[str, str] = {}  # mask file -> its sha256 now, or why it cannot be read
+    problems = []
+    for rows, recorded, error in _map_chunks(cache, "maps/mask_sha256"):
+        for i in (i for i in rows if not error and i in wanted and status[i] == DONE and masks[i]):
+            if masks[i] not in now:
+                try:
+                    now[masks[i]] = file_sha256(masks[i])
+                except OSError as err:
+                    now[masks[i]] = f"unreadable ({describe(err)})"
+            current, before = now[masks[i]], str(recorded[i - rows.start])
+            if current != before:
+                why = current if current.startswith("unreadable") else \
+                    f"changed since the map was scattered (sha256 {current[:12]}..., recorded {before[:12]}...)"
+                problems.append(Problem(i, sources[i], f"mask {masks[i]} {why}"))
+    return problems
 
 
 def changed_inputs(cache: Cache) -> list[Problem]:
@@ -145,9 +202,9 @@ def changed_inputs(cache: Cache) -> list[Problem]:
 
 
 def find_problems(cache: Cache, check_inputs: bool = False) -> list[Problem]:
-    """``verify``, and with `check_inputs` also ``changed_inputs`` (skipped when the cache as a
-    whole is damaged: such problems come alone), by cache index."""
+    """``verify``, and with `check_inputs` also ``changed_inputs`` and ``changed_masks`` (skipped
+    when the cache as a whole is damaged: such problems come alone), by cache index."""
     problems = verify(cache)
     if check_inputs and all(p.index is not None for p in problems):
-        problems = sorted(problems + changed_inputs(cache), key=lambda p: p.index)
+        problems = sorted(problems + changed_inputs(cache) + changed_masks(cache), key=lambda p: p.index)
     return problems

@@ -68,9 +68,9 @@ def test_batched_and_in_memory_reads_agree(cache):
 def test_dataset_never_pickles_an_open_store(cache):
     dataset = open_split(cache, "train")
     dataset[0]
-    assert dataset._array is not None
+    assert dataset._arrays
     clone = pickle.loads(pickle.dumps(dataset))
-    assert clone._array is None
+    assert clone._arrays == {}
     torch.testing.assert_close(clone[0][0], dataset[0][0])
 
 
@@ -126,7 +126,7 @@ def bad_cache(tmp_path, coefficients, **options):
     "make, message",
     [
         (lambda tmp, c: str(tmp / "missing.zarr"), "no scattering cache at .*missing.zarr"),
-        (lambda tmp, c: bad_cache(tmp, c, schema_version=4), r"schema_version 4; this reader needs one of \[1, 2, 3\]"),
+        (lambda tmp, c: bad_cache(tmp, c, schema_version=5), r"schema_version 5; this reader needs one of \[1, 2, 3, 4\]"),
         (lambda tmp, c: bad_cache(tmp, c, status=np.zeros(N)), r"no done maps \(maps/status == 1\)"),
         (lambda tmp, c: bad_cache(tmp, c, labels=np.full(N, -1)), "has no labels"),
         (lambda tmp, c: bad_cache(tmp, c, splits=["train"] + [""] * (N - 1)), "set for some done maps and empty for others"),

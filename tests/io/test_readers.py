@@ -431,7 +431,7 @@ def test_options_serialise_to_json_and_back():
         ({"field": True}, "field must be a column name or a 0-based column index, got True"),
         ({"field": -1}, "field must be a column name or a 0-based column index, got -1"),
         ({"npz_key": ""}, "npz_key must be a non-empty string, got ''"),
-        ({"bad_pixels": "zero"}, "bad_pixels must be one of refuse, fill-mean, got 'zero'"),
+        ({"bad_pixels": "zero"}, "bad_pixels must be one of refuse, fill-mean, mask, got 'zero'"),
     ],
 )
 def test_invalid_options(kwargs, message):

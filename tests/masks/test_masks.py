@@ -196,7 +196,7 @@ def test_bad_masks_are_refused_with_one_line_and_nothing_cached_is_damaged(tmp_p
     stray = run_cli("scatter-preprocess", str(tmp_path / "map.fits"), "-o", str(tmp_path / "s.zarr"), "--apodisation", "C2", *scatter)
     assert stray.returncode == 2 and stray.stderr.strip() == (
         "error: --mask-field, --mask-kind, --apodisation, --apodisation-width, --min-sky-fraction and --validity-tolerance apply "
-        "to a mask: give --mask FILE")
+        "to masks: give --mask FILE, a manifest column mask or --bad-pixels mask")
     (tmp_path / "mask.png").write_bytes(b"")
     image = run_cli("scatter-preprocess", str(tmp_path / "map.fits"), "-o", str(tmp_path / "i.zarr"), "--mask", str(tmp_path / "mask.png"), *scatter)
     assert image.stderr.strip() == f"error: {tmp_path / 'mask.png'}: a mask is a HEALPix FITS or a .npy / .npz map, not an image"
