@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
-import ducc0
 import numpy as np
 
 from pipeline.errors import InputError
 from pipeline.io.mask_files import MaskOptions, mask_on, mask_weights
 from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.validity import contamination, valid_fractions, valid_regions
-from pipeline.sphere.alm import complex_to_real, real_power_spectrum, real_to_complex
+from pipeline.sphere.alm import real_to_complex
 from pipeline.sphere.grids import Grid, RingGrid
-from pipeline.sphere.harmonic import quadrature_analysis, ring_grid_analysis, ring_grid_synthesis
+from pipeline.sphere.harmonic import quadrature_analysis, ring_grid_synthesis
 from pipeline.sphere.masks import observed_fraction, pixel_areas
+from pipeline.sphere.pseudo_spectra import Decoupling, region_pseudo_spectrum
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +38,20 @@ class MaskedSky:
     contamination: np.ndarray
     valid: np.ndarray
     valid_fractions: np.ndarray
+
+    @cached_property
+    def decouplings(self) -> tuple[Decoupling | None, ...]:
+        """Each channel's bandpower decoupling over its valid region (``pipeline.sphere.pseudo_spectra``;
+        None without a region), computed once per distinct region when first needed."""
+        L0 = math.isqrt(self.contamination.shape[1])
+        by_region: dict[bytes, Decoupling] = {}
+        out: list[Decoupling | None] = []
+        for region, fraction in zip(self.valid, self.valid_fractions):
+            key = region.tobytes()
+            if fraction > 0 and key not in by_region:
+                by_region[key] = Decoupling.of_region(region.astype(np.float64), L0)
+            out.append(by_region.get(key) if fraction > 0 else None)
+        return tuple(out)
 
     @property
     def nbytes(self) -> int:
@@ -81,16 +95,16 @@ def masked_map(values: np.ndarray, grid: Grid, sky: MaskedSky) -> np.ndarray:
 def masked_invariants(coefficients: np.ndarray, sky: MaskedSky, L0: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and power spectrum of each channel's signal over its valid region only: the mean of
     S[p] over the region; for l >= 1 the pseudo-spectrum of (S[p] - mean) times the region's
-    indicator divided by its sky fraction (Hivon et al. 2002's f_sky normalisation, mode coupling
-    not deconvolved), for l = 0 that of the mean, 4 pi mean^2 (NaN where a channel has no valid region)."""
+    indicator decoupled from the region in bandpowers (``pipeline.sphere.pseudo_spectra``: unbiased
+    for spectra constant within the bins; NaN where the region resolves none), for l = 0 that of
+    the mean, 4 pi mean^2 (all NaN where a channel has no valid region)."""
     _, ntheta, nphi = sky.valid.shape
-    weights = ducc0.misc.GL_weights(ntheta, nphi)[:, None]
     means, spectra = np.full(len(coefficients), np.nan), np.full((len(coefficients), L0), np.nan)
-    for k, (row, region, fraction) in enumerate(zip(coefficients, sky.valid, sky.valid_fractions)):
-        if fraction == 0:
+    for k, (row, region, decoupling) in enumerate(zip(coefficients, sky.valid, sky.decouplings)):
+        if decoupling is None:
             continue
         values = ring_grid_synthesis(real_to_complex(row, L0), L0, ntheta, nphi)
-        means[k] = np.sum(values * region * weights) / np.sum(region * weights)
-        spectra[k] = real_power_spectrum(complex_to_real(ring_grid_analysis((values - means[k]) * region, L0), L0), L0) / fraction
+        means[k], pseudo = region_pseudo_spectrum(values, region, L0)
+        spectra[k] = decoupling.apply(pseudo)
         spectra[k, 0] = 4 * math.pi * means[k] ** 2
     return means, spectra

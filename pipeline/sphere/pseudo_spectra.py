@@ -8,9 +8,9 @@ isotropic S with spectrum C, its expectation is linear in C:
     E[pseudo_l] = sum_{l' >= 1} K[l, l'] C_l',   K[:, l'] = sum_m' pseudo(T(Y_l'm')),
 
 with Y_l'm' the real spherical harmonics (the monopole drops: T removes constants exactly). K is
-computed here by applying the same discrete operator T to every basis function, so the identity
-holds exactly for what the pipeline computes (mode coupling, leakage above L, the mean removal
-and the grid's quadrature included), not only in the continuous limit. On small regions K is
+computed as the matrix of the same discrete operator T (in the basis of the region's pixels), so
+the identity holds exactly for what the pipeline computes (mode coupling, leakage above L, the
+mean removal and the grid's quadrature included), not only in the continuous limit. On small regions K is
 ill-conditioned at single-l resolution: the spectrum is decoupled in bandpowers, l >= 1 in bins
 of the smallest width (from ``BIN_WIDTHS``) whose binned coupling B is well-conditioned and not
 small (cond B <= ``MAX_CONDITION`` and its smallest singular value >= f_R / ``MAX_CONDITION``, f_R
@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import ducc0
 import numpy as np
 
-from pipeline.sphere.alm import complex_to_real, real_power_spectrum, real_to_complex
-from pipeline.sphere.harmonic import ring_grid_analysis, ring_grid_synthesis
+from pipeline.sphere.alm import complex_to_real, real_power_spectrum
+from pipeline.sphere.harmonic import ring_grid_analysis
 
 BIN_WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16)
 MAX_CONDITION = 100.0
@@ -44,16 +45,48 @@ def region_pseudo_spectrum(values: np.ndarray, region: np.ndarray, L: int) -> tu
     return mean, real_power_spectrum(complex_to_real(ring_grid_analysis((values - mean) * region, L), L), L)
 
 
+@lru_cache(maxsize=4)
+def _legendre_table(L: int, ntheta: int) -> np.ndarray:
+    """lambda_lm(theta) (ntheta, L, L), zero for m > l, at the rings of the Gauss-Legendre grid: the
+    theta part of Y_lm = lambda_lm e^{i m phi} in ducc0's synthesis (``alm2leg`` of one l at a time)."""
+    theta = ducc0.misc.GL_thetas(ntheta)
+    m = np.arange(L)
+    mstart = m * (2 * L - 1 - m) // 2
+    table = np.zeros((ntheta, L, L))
+    for l in range(L):
+        alm = np.zeros((1, L * (L + 1) // 2), dtype=np.complex128)
+        alm[0, mstart[: l + 1] + l] = 1.0
+        table[:, l, :] = ducc0.sht.alm2leg(alm=alm, lmax=L - 1, theta=theta, mval=m.astype(np.uintp),
+                                           mstart=mstart.astype(np.uintp))[0].real
+    return table
+
+
+def _real_basis(L: int, rings: np.ndarray, phi: np.ndarray, ntheta: int) -> np.ndarray:
+    """The real orthonormal harmonics (npix, L**2), grouped by l (2l + 1 columns each: m = 0, then
+    sqrt 2 lambda_lm cos m phi and sqrt 2 lambda_lm sin m phi for m = 1..l) at the given pixels."""
+    table = _legendre_table(L, ntheta)[rings]
+    columns = []
+    for l in range(L):
+        m = np.arange(1, l + 1)
+        columns += [table[:, l, :1], math.sqrt(2) * table[:, l, 1 : l + 1] * np.cos(np.outer(phi, m)),
+                    math.sqrt(2) * table[:, l, 1 : l + 1] * np.sin(np.outer(phi, m))]
+    return np.concatenate(columns, axis=1)
+
+
 def coupling_matrix(region: np.ndarray, L: int) -> np.ndarray:
     """K (L, L): K[l, l'] the expected pseudo-spectrum at l of a unit-C_l' isotropic signal (column 0
-    is zero: T removes the monopole)."""
+    is zero: T removes the monopole). With Y the real harmonics at the region's pixels and w their
+    quadrature weights, T's matrix in that basis is M - r r^T / sum(w), M = Y^T diag(w) Y, r = Y^T w,
+    and K[l, l'] sums its squares over the (l, l') block, divided by 2l + 1."""
     ntheta, nphi = region.shape
-    K = np.zeros((L, L))
-    unit = np.zeros(L * L)
-    for index in range(1, L * L):
-        unit[index - 1], unit[index] = 0.0, 1.0
-        basis = ring_grid_synthesis(real_to_complex(unit, L), L, ntheta, nphi)
-        K[:, math.isqrt(index)] += region_pseudo_spectrum(basis, region, L)[1]
+    rings, columns = np.nonzero(region)
+    weights = ducc0.misc.GL_weights(ntheta, nphi)[rings] * region[rings, columns]
+    basis = _real_basis(L, rings, 2 * math.pi * columns / nphi, ntheta)
+    r = basis.T @ weights
+    T = (basis.T * weights) @ basis - np.outer(r, r) / weights.sum() if len(weights) else np.zeros((L * L, L * L))
+    starts = np.arange(L) ** 2
+    K = np.add.reduceat(np.add.reduceat(T**2, starts, axis=0), starts, axis=1) / (2 * np.arange(L) + 1)[:, None]
+    K[:, 0] = 0.0
     return K
 
 

@@ -16,10 +16,11 @@ from pipeline.io.mask_files import MaskOptions
 from pipeline.run.masked import masked_invariants, masked_map, masked_sky
 from pipeline.scattering.config import ScatteringConfig
 from pipeline.scattering.transform import ScatteringTransform
-from pipeline.sphere.alm import real_to_complex
+from pipeline.sphere.alm import real_power_spectrum, real_to_complex
 from pipeline.sphere.grids import HealpixGrid, RingGrid
 from pipeline.sphere.harmonic import alm_to_map, ring_grid_synthesis
 from pipeline.sphere.masks import apodise, distance_to_masked, pixel_directions
+from pipeline.sphere.pseudo_spectra import coupling_matrix
 from pipeline.sphere.rotations import rotate_real
 from pipeline.testing import random_alm, relative_error, relative_error_by_channel, scattering_equivariance_error
 from tests.pipeline_helpers import run_cli, store_contents
@@ -129,26 +130,46 @@ def test_rolling_map_and_mask_together_rolls_the_masked_scattering(tmp_path, rng
 # the difference between -1.6 and +0.9 for every channel with a valid region. The masked power
 # spectra (pseudo-C_l / f_valid of regions of 1-15 % of the sky) are NOT unbiased: 0.2-0.5 of the
 # full-sky ones at l >= 1 (docs/masks.md section 4).
-def test_masked_means_are_unbiased_over_fifty_maps(tmp_path):
+def test_masked_means_and_decoupled_spectra_are_unbiased_over_fifty_maps(tmp_path):
+    """Over 50 Gaussian maps the masked means agree with the full-sky means, and each channel's
+    decoupled masked spectrum with what decoupling gives of the full-sky spectrum (its bandpowers,
+    E[decoupled] = D K C: pseudo_spectra), within 3 standard errors of the paired differences."""
     rng = np.random.default_rng(3)
     L = 64
     grid = RingGrid.for_bandlimit("gl", L)
     config = ScatteringConfig(L=L, J0=4)
     st = ScatteringTransform(config)
     sky = masked_sky(MaskOptions.for_file(write_mask(tmp_path, "cut", galactic_cut(grid, 10.0))), config)
-    full, masked = [], []
+    full, masked, full_spectra, masked_spectra = [], [], [], []
     for _ in range(50):
         f = alm_to_map(random_alm(rng, L, red_spectrum(L)), grid, L)
-        full.append(st.from_map(f, grid).means)
+        result = st.from_map(f, grid)
+        full.append(result.means)
+        full_spectra.append(real_power_spectrum(result.coefficients, config.L0))
         coefficients = st.from_map(masked_map(f, grid, sky), grid, sky_fraction=sky.w2).coefficients
-        masked.append(masked_invariants(coefficients, sky, config.L0)[0])
-    full, masked = np.array(full), np.array(masked)
+        means, spectra = masked_invariants(coefficients, sky, config.L0)
+        masked.append(means)
+        masked_spectra.append(spectra)
+    full, masked, full_spectra, masked_spectra = map(np.array, (full, masked, full_spectra, masked_spectra))
     valid = sky.valid_fractions > 0
     assert valid.sum() >= 6
     difference = masked[:, valid].mean(0) - full[:, valid].mean(0)
     error = np.sqrt(masked[:, valid].var(0, ddof=1) / 50 + full[:, valid].var(0, ddof=1) / 50)
     assert (np.abs(difference / error) < 3).all()
-    assert np.isnan(masked[:, ~valid]).all()
+    assert np.isnan(masked[:, ~valid]).all() and np.isnan(masked_spectra[:, ~valid]).all()
+    checked = 0
+    for k in np.flatnonzero(valid):
+        decoupling = sky.decouplings[k]
+        if len(decoupling.edges) == 0:
+            assert np.isnan(masked_spectra[:, k, 1:]).all()
+            continue
+        K = coupling_matrix(sky.valid[k].astype(np.float64), config.L0)
+        expected = np.array([decoupling.apply(K @ c) for c in full_spectra[:, k]])
+        paired = masked_spectra[:, k, 1:] - expected[:, 1:]
+        z = paired.mean(0) / (paired.std(0, ddof=1) / np.sqrt(50))
+        assert np.abs(z).max() < 3, (k, z)
+        checked += 1
+    assert checked >= 6
 
 
 @pytest.mark.cli

@@ -23,6 +23,26 @@ def cap_and_band(L: int, cut_deg: float, cap_deg: float) -> np.ndarray:
     return ((np.abs(np.cos(theta)) > math.sin(math.radians(cut_deg))) & (x < math.cos(math.radians(cap_deg)))).astype(float)
 
 
+def loop_coupling_matrix(region: np.ndarray, L: int) -> np.ndarray:
+    """Reference: T applied to every real basis function by synthesis and analysis on the grid."""
+    K = np.zeros((L, L))
+    for index in range(1, L * L):
+        unit = np.zeros(L * L)
+        unit[index] = 1.0
+        basis = ring_grid_synthesis(real_to_complex(unit, L), L, *region.shape)
+        K[:, math.isqrt(index)] += region_pseudo_spectrum(basis, region, L)[1]
+    return K
+
+
+def test_coupling_matrix_is_the_loop_over_basis_functions():
+    L = 12
+    region = cap_and_band(L, 20.0, 25.0)
+    weighted = region * np.linspace(0.2, 1.0, region.shape[1])[None, :]  # a weighted region too
+    for r in (region, weighted):
+        reference = loop_coupling_matrix(r, L)
+        assert np.abs(coupling_matrix(r, L) - reference).max() < 1e-12 * np.abs(reference).max()
+
+
 def test_full_sky_coupling_is_the_identity_above_the_monopole():
     L = 8
     K = coupling_matrix(np.ones((2 * L, 4 * L)), L)
