@@ -42,22 +42,33 @@ class RotationInvariants(nn.Module):
     sampled on the Gauss-Legendre grid of bandlimit 2L and multiplied by the region's indicator (the
     buffer ``region``, all ones until ``set_region``; saved with the model): the mean over the
     region, and the power of the fluctuation about it times the indicator divided by the region's
-    sky fraction. Invariant only under the rotations that keep the region. A batch of regions
+    sky fraction. Invariant only under the rotations that keep the region. With `channels`, the
+    buffer holds one region per channel (C, ntheta, nphi): each channel pooled over its own (the
+    invariant MLP on a masked cache: each channel's own valid region). A batch of regions
     (B, ntheta, nphi) passed with the signals (B, C, L**2) replaces the buffer, item by item (the
     valid regions of a cache with per-map masks)."""
 
-    def __init__(self, L: int, eps: float = 1e-6, masked: bool = False):
+    def __init__(self, L: int, eps: float = 1e-6, masked: bool = False, channels: int | None = None):
         super().__init__()
         self.L, self.eps, self.masked = L, eps, masked
         if masked:
             self.to_grid, self.from_grid = ToS2Grid(L, 2 * L), FromS2Grid(L, 2 * L)
-            self.register_buffer("region", torch.ones(grid_shape(2 * L), dtype=torch.float64))
+            shape = grid_shape(2 * L) if channels is None else (channels, *grid_shape(2 * L))
+            self.register_buffer("region", torch.ones(shape, dtype=torch.float64))
 
     def set_region(self, region: torch.Tensor) -> None:
-        """The indicator (or weights) of the region, sampled on the Gauss-Legendre grid of bandlimit 2L."""
-        if region.shape != self.region.shape:
+        """The indicator (or weights) of the region, sampled on the Gauss-Legendre grid of bandlimit 2L
+        (with one region per channel: (C, ntheta, nphi), or one grid for every channel)."""
+        if region.shape != self.region.shape[-region.dim():] or region.dim() > self.region.dim():
             raise ValueError(f"the region must be sampled on a {tuple(self.region.shape)} grid, got {tuple(region.shape)}")
-        self.region.copy_(region)
+        self.region.copy_(region.expand_as(self.region))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints written before per-channel regions hold one grid: it applies to every channel."""
+        key = prefix + "region"
+        if self.masked and key in state_dict and state_dict[key].dim() < self.region.dim():
+            state_dict[key] = state_dict[key].expand_as(self.region).clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def n_features(self, channels: int) -> int:
         return channels * self.L

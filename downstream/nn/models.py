@@ -101,7 +101,7 @@ class InvariantMLP(nn.Module):
         super().__init__()
         self.config = config
         self.normalize = HarmonicNormalization(config.n_paths, config.L0)
-        self.invariants = RotationInvariants(config.pooled_bandlimit, masked=config.masked_pooling)
+        self.invariants = RotationInvariants(config.pooled_bandlimit, masked=config.masked_pooling, channels=config.n_paths)
         self.head = _head(self.invariants.n_features(config.n_paths), config.hidden, config.n_classes)
 
     def forward(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:

@@ -148,6 +148,24 @@ def _region_grid(index: CacheIndex, model: ModelConfig) -> int | None:
     return 2 * model.pooled_bandlimit if index.layout.per_map_mask and model.masked_pooling else None
 
 
+def _shared_region(index: CacheIndex, model: ModelConfig, channels: np.ndarray) -> np.ndarray:
+    """Where a model on a cache with a shared mask pools: the MLP each channel over its own valid
+    region (C, ntheta, nphi), the CNN (whose features mix channels) where every channel is valid."""
+    L_grid = 2 * model.pooled_bandlimit
+    if model.kind == "invariant_mlp":
+        region = np.stack([index.valid_region(channels[k : k + 1], L_grid) for k in range(len(channels))])
+        empty = [list(index.paths[c]) for c, r in zip(channels, region) if not r.any()]
+        if empty:
+            raise InputError(f"cache {index.path!r}: channel(s) {empty} have no valid sky; select other channels "
+                             "(--kinds, --max-depth, --fields) or make the cache with a larger validity tolerance or J0")
+        return region
+    region = index.valid_region(channels, L_grid)
+    if not region.any():
+        raise InputError(f"cache {index.path!r}: no sky where every selected channel is valid; select fewer channels "
+                         "(--kinds, --max-depth, --fields) or make the cache with a larger validity tolerance or J0")
+    return region
+
+
 def _datasets(index: CacheIndex, config: TrainConfig, subset: np.ndarray | None, region_grid: int | None) -> dict[str, CacheDataset]:
     datasets = {}
     for split in SPLITS:
@@ -190,12 +208,8 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
         model_config = config.model_config(len(config.input_channels(index)), index.L0, index.n_classes, masked=index.layout.masked)
         datasets = _datasets(index, config, None if maps is None else np.asarray(maps), _region_grid(index, model_config))
         model = build_model(model_config)
-        if model_config.masked_pooling and not index.layout.per_map_mask:  # the region where every input channel is valid
-            region = index.valid_region(datasets["train"].input_paths, 2 * model.invariants.L)
-            if not region.any():
-                raise InputError(f"cache {index.path!r}: no sky where every selected channel is valid; select fewer channels "
-                                 "(--kinds, --max-depth, --fields) or make the cache with a larger validity tolerance or J0")
-            model.invariants.set_region(torch.from_numpy(region))
+        if model_config.masked_pooling and not index.layout.per_map_mask:
+            model.invariants.set_region(torch.from_numpy(_shared_region(index, model_config, datasets["train"].input_paths)))
         statistics = CacheDataset(index, datasets["train"].maps, dtype=torch.float64, input_paths=datasets["train"].input_paths)
         batches = (x for x, _ in make_loader(statistics, EVAL_BATCH, shuffle=False, num_workers=config.num_workers))
         model.normalize.set_statistics(*fit_normalization(batches, index.L0))

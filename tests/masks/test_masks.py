@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import healpy as hp
 import numpy as np
@@ -316,9 +317,29 @@ def test_training_on_a_masked_cache_pools_over_the_valid_region(tmp_path, rng):
     trained = train(str(tmp_path / "c.zarr"), config, progress=False)
     assert trained.model.config.masked_pooling
     channels = config.input_channels(index)
-    assert torch.equal(trained.model.invariants.region, torch.from_numpy(index.valid_region(channels, 2 * index.L0)))
+    own = np.stack([index.valid_region([c], 2 * index.L0) for c in channels])  # the MLP: each channel over its own region
+    assert torch.equal(trained.model.invariants.region, torch.from_numpy(own))
     assert 0 < float(trained.model.invariants.region.mean()) < 1
+    cnn = TrainConfig(model="cnn", channels=(4,), epochs=1, max_depth=0, dtype="float64")
+    trained = train(str(tmp_path / "c.zarr"), cnn, progress=False)  # the CNN, whose features mix channels: where all are valid
+    assert torch.equal(trained.model.invariants.region, torch.from_numpy(index.valid_region(channels, 2 * trained.model.config.pooled_bandlimit)))
     with pytest.raises(InputError, match="^rotation augmentation would rotate the mask with the map: it is refused for masked caches$"):
         train(str(tmp_path / "c.zarr"), TrainConfig(model="invariant_mlp", epochs=1, augment=True), progress=False)
-    with pytest.raises(InputError, match="no sky where every selected channel is valid"):
+    with pytest.raises(InputError, match=r"^cache '.*c\.zarr': channel\(s\) \[\[5\]\] have no valid sky; select other channels"):
         train(str(tmp_path / "c.zarr"), TrainConfig(model="invariant_mlp", epochs=1, max_depth=1), progress=False)
+    with pytest.raises(InputError, match="no sky where every selected channel is valid"):
+        train(str(tmp_path / "c.zarr"), replace(cnn, max_depth=1), progress=False)
+
+
+def test_a_checkpoint_with_one_pooling_region_loads_into_a_per_channel_mlp():
+    """Masked MLP checkpoints written before per-channel regions hold one grid: it applies to every channel."""
+    import torch
+
+    from downstream.nn.models import ModelConfig, build_model
+
+    model = build_model(ModelConfig("invariant_mlp", n_paths=3, L0=4, n_classes=2, masked_pooling=True))
+    state = model.state_dict()
+    old = torch.zeros(state["invariants.region"].shape[1:], dtype=torch.float64)
+    old[2:5] = 1.0
+    model.load_state_dict(state | {"invariants.region": old})
+    assert model.invariants.region.shape == (3, *old.shape) and all(torch.equal(r, old) for r in model.invariants.region)
