@@ -22,6 +22,10 @@ from pipeline.sphere.harmonic import quadrature_analysis, ring_grid_synthesis
 from pipeline.sphere.masks import observed_fraction, pixel_areas
 from pipeline.sphere.pseudo_spectra import Decoupling, region_pseudo_spectrum
 
+MASKED_SPECTRA = "bandpowers decoupled from the valid region"
+"""What a masked cache's ``masked_power_spectra`` are (its ``mask`` attribute's "masked_spectra"; caches
+written before the decoupling hold pseudo-C_l / f_valid and have no such key): docs/masks.md section 4."""
+
 
 @dataclass(frozen=True, eq=False)
 class MaskedSky:

@@ -23,7 +23,7 @@ from pipeline.errors import ClusterLost, InputError, describe
 from pipeline.io.inputs import InputSpec
 from pipeline.run.cluster import dask_client
 from pipeline.run.map_masks import file_weights
-from pipeline.run.masked import masked_sky
+from pipeline.run.masked import MASKED_SPECTRA, masked_sky
 from pipeline.run.options import InputOptions, RunOptions
 from pipeline.run.planning import batches, largest_batch, local_layout
 from pipeline.run.tasks import scatter_files
@@ -79,9 +79,17 @@ def _mask(config: ScatteringConfig, inputs: InputOptions) -> tuple[dict, np.ndar
     if inputs.mask.per_map:
         if inputs.mask.path is not None:
             file_weights(inputs.mask)
-        return inputs.mask.to_dict(), None
+        return inputs.mask.to_dict() | {"masked_spectra": MASKED_SPECTRA}, None
     sky = masked_sky(inputs.mask, config)
-    return sky.summary(inputs.mask), sky.contamination
+    return sky.summary(inputs.mask) | {"masked_spectra": MASKED_SPECTRA}, sky.contamination
+
+
+def _refuse_old_masked_spectra(cache: Cache, url: str) -> None:
+    """A masked cache written before its spectra were decoupled is not extended: new maps would not match."""
+    mask = cache.group.attrs.get("mask")
+    if mask and mask.get("masked_spectra") != MASKED_SPECTRA:
+        raise InputError(f"{url} was written before masked spectra were decoupled from the valid regions (its masked_power_spectra "
+                         f"are pseudo-C_l / f_valid): new maps would not match them; use another output or --overwrite")
 
 
 def open_or_create_cache(url: str, config: ScatteringConfig, inputs: InputOptions, overwrite: bool) -> Cache:
@@ -114,6 +122,7 @@ def open_or_create_cache(url: str, config: ScatteringConfig, inputs: InputOption
             f"{url} was written with other input options ({cache.input_options}), not {stored}: "
             f"use another output or --overwrite"
         )
+    _refuse_old_masked_spectra(cache, url)
     expected = channel_table(config, inputs.reader.field_set)
     if (cache.layout.paths, cache.layout.kinds) != (expected.paths, expected.kinds) or cache.layout.fields != (
             expected.fields or ("",) * len(expected.paths)):
@@ -166,6 +175,7 @@ def repair(url: str, *, check_inputs: bool = False, run: RunOptions = RunOptions
         return RepairReport(found, [], found)
     with StoreLock(url):
         cache = Cache.open(url, mode="r+")
+        _refuse_old_masked_spectra(cache, url)
         _run(cache, url, list(range(cache.n_maps)), bad, InputOptions.from_dict(cache.input_options), run, len(bad))
     return RepairReport(found, bad, find_problems(Cache.open(url), check_inputs))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 
 import healpy as hp
@@ -343,3 +344,32 @@ def test_a_checkpoint_with_one_pooling_region_loads_into_a_per_channel_mlp():
     old[2:5] = 1.0
     model.load_state_dict(state | {"invariants.region": old})
     assert model.invariants.region.shape == (3, *old.shape) and all(torch.equal(r, old) for r in model.invariants.region)
+
+
+def test_a_masked_cache_with_undecoupled_spectra_is_neither_extended_nor_repaired(tmp_path, rng, scheduler):
+    """Caches written before the masked spectra were decoupled hold pseudo-C_l / f_valid: new or
+    repaired maps would not match them, so resume and repair refuse them with one line."""
+    from pipeline.errors import InputError
+    from pipeline.io.inputs import expand_inputs
+    from pipeline.run.options import InputOptions, RunOptions
+    from pipeline.run.runner import preprocess, repair
+
+    L = 16
+    grid = RingGrid.for_bandlimit("gl", L)
+    for i in range(2):
+        np.save(tmp_path / f"m{i}.npy", alm_to_map(random_alm(rng, L, red_spectrum(L)), grid, L))
+        (tmp_path / f"m{i}.json").write_text(json.dumps({"grid": "gl"}))
+    inputs = InputOptions(mask=MaskOptions.for_file(write_mask(tmp_path, "cut", galactic_cut(grid, 10.0))))
+    store, run = str(tmp_path / "c.zarr"), RunOptions(scheduler=scheduler, progress=False)
+    config = ScatteringConfig(L=L, J0=2, odd=())
+    assert preprocess(expand_inputs([str(tmp_path / "m0.npy")]), store, config, inputs, run).ok
+    group = zarr.open_group(store, mode="r+", use_consolidated=False)
+    assert group.attrs["mask"]["masked_spectra"] == "bandpowers decoupled from the valid region"
+    group.attrs["mask"] = {k: v for k, v in group.attrs["mask"].items() if k != "masked_spectra"}
+    message = "^" + re.escape(f"{store} was written before masked spectra were decoupled from the valid regions (its masked_power_spectra "
+                              "are pseudo-C_l / f_valid): new maps would not match them; use another output or --overwrite") + "$"
+    with pytest.raises(InputError, match=message):
+        preprocess(expand_inputs([str(tmp_path / "m1.npy")]), store, config, inputs, run)
+    group["maps/status"][0] = 0  # pending: repair would recompute it
+    with pytest.raises(InputError, match=message):
+        repair(store, run=run)

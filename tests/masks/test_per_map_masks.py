@@ -43,15 +43,6 @@ TOLERANCE = 0.05  # channel 0 keeps valid sky behind these masks at L0 = 16
 ARRAYS = (*DATA_ARRAYS, *MASKED_ARRAYS)
 
 
-@pytest.fixture(scope="module")
-def scheduler():
-    """An in-process Dask cluster: a run starts in a fraction of a second."""
-    from dask.distributed import LocalCluster
-
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        yield cluster.scheduler_address
-
-
 def run(specs, store, scheduler, mask=None, **reader):
     options = InputOptions(ReaderOptions(**reader), mask=mask)
     return preprocess(specs, str(store), CONFIG, options, RunOptions(scheduler=scheduler, progress=False))
