@@ -66,7 +66,7 @@ def _chunk_file(store, array: str, index: int):
     return next(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else path
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+@pytest.mark.parametrize("damage", [pytest.param("flip", marks=pytest.mark.slow), "truncate", pytest.param("delete", marks=pytest.mark.slow)])
 def test_verify_names_a_corrupted_map_and_repair_recomputes_only_it(inputs, clean_store, tmp_path, damage):
     store = tmp_path / "cache.zarr"
     shutil.copytree(clean_store, store)
@@ -91,8 +91,11 @@ def test_verify_names_a_corrupted_map_and_repair_recomputes_only_it(inputs, clea
     assert_same_store(store, clean_store)
 
 
-@pytest.mark.parametrize("array", ["maps/status", "maps/sha256", "means"])
-@pytest.mark.parametrize("command", ["repair", "resume"])
+@pytest.mark.parametrize(("array", "command"), [
+    ("maps/status", "repair"), ("means", "resume"),
+    *(pytest.param(a, c, marks=pytest.mark.slow) for a, c in (("maps/status", "resume"), ("maps/sha256", "repair"),
+                                                             ("maps/sha256", "resume"), ("means", "repair"))),
+])
 def test_a_corrupt_chunk_shared_by_several_maps_is_dropped_and_its_maps_recomputed(inputs, clean_store, tmp_path, array, command):
     """Records, means and spectra hold many maps per chunk: a chunk that no longer decodes makes all
     its maps suspect; verify names each, and a repair or a plain rerun recomputes exactly them."""
@@ -205,7 +208,7 @@ def test_a_cache_whose_creation_was_interrupted_is_named_and_replaced_with_overw
     assert_same_store(store, clean_store)
 
 
-@pytest.mark.parametrize("made", [0, 3, 9])
+@pytest.mark.parametrize("made", [pytest.param(0, marks=pytest.mark.slow), 3, pytest.param(9, marks=pytest.mark.slow)])
 def test_a_cache_killed_while_being_created_is_created_again_by_the_same_command(inputs, clean_store, tmp_path, made):
     """The arrays are made one after another (``maps/status`` last): a kill in between leaves a
     store with some of them, all empty. Before, the same command refused it (use --overwrite)."""
