@@ -5,10 +5,10 @@ The same maps, scattered a second time through a mask shared by every map: a Gal
 radius hole_deg at isotropic directions drawn from a recorded seed (``pipeline.sphere.masks``),
 apodised by the pipeline's defaults (C1, 2 deg). What each method sees of a map on the cut sky:
 
-- scattering methods: the masked cache (``scatter-preprocess --mask``); learned models pool their
-  invariants over the region where every channel they read is valid, without rotation
-  augmentation (a fixed mask is not rotation-invariant); the linear read-out uses the channels'
-  means over their valid regions (channels without a valid region dropped);
+- scattering methods: the masked cache (``scatter-preprocess --mask``); the MLP pools each channel
+  over its own valid region, the CNN over the region where every channel it reads is valid, both
+  without rotation augmentation (a fixed mask is not rotation-invariant); the linear read-out uses
+  the channels' means over their valid regions (channels without a valid region dropped);
 - power spectrum: the pseudo-spectrum of the masked, apodised map (the cache's input spectrum;
   the mask is the same for every map, so a Gaussian and a spectrum-matched map stay alike);
 - skewness and kurtosis of the pixel values over the observed pixels (binary mask evaluated on

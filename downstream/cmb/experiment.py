@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import ducc0
 import numpy as np
 import zarr
 
@@ -24,6 +25,7 @@ from downstream.cmb.detection import f95_with_interval
 from downstream.cmb.methods import CLASSICAL, LEARNED, feature_tables, run_classical, run_learned
 from downstream.cmb.report import write_figures, write_report
 from downstream.cmb.sweep_data import SweepMaps, map_statistics_table, scatter_sweep, sweep_manifest, sweep_maps
+from downstream.data.index import read_cache_index
 from pipeline.cmb import CMBDatasetConfig
 from pipeline.cmb.spectra import cmb_spectra, load_cl
 from pipeline.scattering.config import ScatteringConfig
@@ -116,6 +118,13 @@ def _evaluate(exp: CMBExperiment, cache: str, maps: SweepMaps, tables: dict[str,
     }
 
 
+def _common_valid_fraction(cache: str) -> float:
+    """The sky fraction where every channel of a masked cache is valid (where the CNN pools)."""
+    index = read_cache_index(cache)
+    region = index.valid_region(np.arange(index.n_paths), 2 * index.L0)
+    return float(np.sum(region * ducc0.misc.GL_weights(*region.shape)[:, None]) / (4 * np.pi))
+
+
 def _cut_sky(exp: CMBExperiment, manifest: Path, maps: SweepMaps, progress: bool) -> dict:
     """The same maps through the cut-sky mask: the methods of ``downstream.cmb.cut_sky`` on the masked cache."""
     cut = exp.cut_sky
@@ -130,7 +139,7 @@ def _cut_sky(exp: CMBExperiment, manifest: Path, maps: SweepMaps, progress: bool
     if not np.array_equal(sweep_maps(cache).labels, maps.labels):
         raise RuntimeError(f"{cache}: the cut-sky cache does not hold the same done maps as the full-sky one")
     return {"mask": cut.to_dict() | {"file": str(mask_file), **summary}, "cache": cache,
-            "channels_without_valid_region": int((~usable).sum()),
+            "channels_without_valid_region": int((~usable).sum()), "common_valid_fraction": _common_valid_fraction(cache),
             **_evaluate(exp, cache, maps, tables, CUT_SKY_LEARNED, CUT_SKY_CLASSICAL, progress)}
 
 

@@ -166,9 +166,9 @@ equator plus {mask['n_holes']} point-source holes of radius {mask['hole_deg']:g}
 apodised {mask['apodisation']} {mask['width_deg']:g} deg: **{100 * mask['observed_fraction']:.1f} % of the sky observed**.
 Each scattering channel is trusted only where its propagated contamination is below {mask['tolerance']:g}
 (docs/masks.md): valid sky per channel {100 * fractions.min():.1f} - {100 * fractions.max():.1f} % (median
-{100 * float(np.median(fractions)):.1f} %; {cut['channels_without_valid_region']} channels without a valid region). Learned models pool over the
-region where every channel they read is valid, without rotation augmentation; the linear read-out uses each channel's
-mean over its valid region; the power spectrum is the masked map's pseudo-spectrum; skewness and kurtosis are over the
+{100 * float(np.median(fractions)):.1f} %; {cut['channels_without_valid_region']} channels without a valid region). The MLP pools each
+channel over its own valid region, the CNN over the region where every channel it reads is valid ({100 * cut['common_valid_fraction']:.2f} % of
+the sky for all channels), both without rotation augmentation; the linear read-out uses each channel's mean over its valid region; the power spectrum is the masked map's pseudo-spectrum; skewness and kurtosis are over the
 observed pixels. Band moments, Minkowski functionals and the optimal cubic estimator are not run on the cut sky.
 
 | method | f95 full sky (interval) | f95 cut sky (interval) |
