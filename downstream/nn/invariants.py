@@ -46,11 +46,11 @@ class RotationInvariants(nn.Module):
     buffer holds one region per channel (C, ntheta, nphi): each channel pooled over its own (the
     invariant MLP on a masked cache: each channel's own valid region). A batch of regions
     (B, ntheta, nphi) passed with the signals (B, C, L**2) replaces the buffer, item by item (the
-    valid regions of a cache with per-map masks)."""
+    valid regions of a cache with per-map masks; with `per_item` they are required)."""
 
-    def __init__(self, L: int, eps: float = 1e-6, masked: bool = False, channels: int | None = None):
+    def __init__(self, L: int, eps: float = 1e-6, masked: bool = False, channels: int | None = None, per_item: bool = False):
         super().__init__()
-        self.L, self.eps, self.masked = L, eps, masked
+        self.L, self.eps, self.masked, self.per_item = L, eps, masked, per_item
         if masked:
             self.to_grid, self.from_grid = ToS2Grid(L, 2 * L), FromS2Grid(L, 2 * L)
             shape = grid_shape(2 * L) if channels is None else (channels, *grid_shape(2 * L))
@@ -77,6 +77,8 @@ class RotationInvariants(nn.Module):
         if not self.masked:
             mean = x[..., :1] / math.sqrt(4.0 * math.pi)
             return torch.cat([mean, torch.log(degree_power(x, self.L)[..., 1:] + self.eps)], dim=-1).flatten(-2)
+        if region is None and self.per_item:
+            raise ValueError("this model pools each item over its own valid region (per-map masks): pass the batch of regions")
         region = self.region.to(x.dtype) if region is None else region.to(x.dtype)[:, None]  # one region per item, for all its channels
         samples = self.to_grid(x)
         area = self.from_grid(region)[..., :1] * math.sqrt(4.0 * math.pi)  # integral of the region

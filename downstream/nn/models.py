@@ -45,6 +45,8 @@ class ModelConfig:
     halving). oversampling, activation: of each :class:`S2Activation`. hidden: width of the head.
     masked_pooling: the invariants are taken over a region (the valid region of a masked cache,
     set after construction, or each item's own passed with it; :class:`RotationInvariants`).
+    regions_per_item: each item's region comes with it (a cache with per-map masks): the model
+    refuses to run without them.
     """
 
     kind: str
@@ -57,6 +59,7 @@ class ModelConfig:
     activation: str = "relu"
     hidden: int = 32
     masked_pooling: bool = False
+    regions_per_item: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -101,7 +104,8 @@ class InvariantMLP(nn.Module):
         super().__init__()
         self.config = config
         self.normalize = HarmonicNormalization(config.n_paths, config.L0)
-        self.invariants = RotationInvariants(config.pooled_bandlimit, masked=config.masked_pooling, channels=config.n_paths)
+        self.invariants = RotationInvariants(config.pooled_bandlimit, masked=config.masked_pooling, channels=config.n_paths,
+                                             per_item=config.regions_per_item)
         self.head = _head(self.invariants.n_features(config.n_paths), config.hidden, config.n_classes)
 
     def forward(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
@@ -127,7 +131,7 @@ class SphericalCNN(nn.Module):
         self.activations = nn.ModuleList(
             S2Activation(L, L_out, config.oversampling, config.activation) for L, L_out in zip(L_in, config.bandlimits)
         )
-        self.invariants = RotationInvariants(config.pooled_bandlimit, masked=config.masked_pooling)
+        self.invariants = RotationInvariants(config.pooled_bandlimit, masked=config.masked_pooling, per_item=config.regions_per_item)
         self.head = _head(self.invariants.n_features(config.channels[-1]), config.hidden, config.n_classes)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:

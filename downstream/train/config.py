@@ -142,14 +142,16 @@ class TrainConfig:
         halving (which leaves 2-4 at L0 = 8-16: docs/digits-experiment.md section 3)."""
         return replace(self, bandlimits=(L0,) * len(self.channels)) if self.model == "cnn" else self
 
-    def model_config(self, n_paths: int, L0: int, n_classes: int, masked: bool = False) -> ModelConfig:
+    def model_config(self, n_paths: int, L0: int, n_classes: int, masked: bool = False, per_item: bool = False) -> ModelConfig:
         """The architecture for inputs of n_paths channels at bandlimit L0; `masked`: the cache is
-        masked, and the invariants are pooled over the channels' valid region (docs/masks.md section 4)."""
+        masked, and the invariants are pooled over the channels' valid region (docs/masks.md section 4);
+        `per_item`: each map brings its own region (per-map masks)."""
         if masked and self.augment:
             raise InputError("rotation augmentation would rotate the mask with the map: it is refused for masked caches")
         try:
             return ModelConfig(self.model, n_paths, L0, n_classes, self.channels, self.bandlimits,
-                               self.oversampling, self.activation, self.hidden, masked_pooling=masked)
+                               self.oversampling, self.activation, self.hidden, masked_pooling=masked,
+                               regions_per_item=per_item)
         except ValueError as err:
             raise InputError(str(err)) from None
 

@@ -205,7 +205,8 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
     device = resolve_device(config.device)
     start = time.perf_counter()
     with reproducible(config.seed, device, config.threads):
-        model_config = config.model_config(len(config.input_channels(index)), index.L0, index.n_classes, masked=index.layout.masked)
+        model_config = config.model_config(len(config.input_channels(index)), index.L0, index.n_classes, masked=index.layout.masked,
+                                          per_item=index.layout.per_map_mask)
         datasets = _datasets(index, config, None if maps is None else np.asarray(maps), _region_grid(index, model_config))
         model = build_model(model_config)
         if model_config.masked_pooling and not index.layout.per_map_mask:

@@ -263,5 +263,7 @@ def test_training_pools_each_item_over_its_own_valid_region(two_masks, tmp_path,
     pooled = [model.invariants(model.normalize(torch.stack([d[0][0][0], d[1][0][0]])), torch.stack([d[0][0][1], d[1][0][1]]))
               for d in (dataset, changed)]
     assert torch.equal(pooled[0][0], pooled[1][0]) and not torch.allclose(pooled[0][1], pooled[1][1])
+    with pytest.raises(ValueError, match=r"^this model pools each item over its own valid region \(per-map masks\): pass the batch of regions$"):
+        model(torch.stack([x0, x1]))  # without the regions it would pool over the whole sphere
     with pytest.raises(InputError, match="has no per-map masks"):
         CacheDataset(read_cache_index(str(two_masks / "a.zarr")), maps[:1], region_grid=2 * index.L0)
