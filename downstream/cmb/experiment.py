@@ -16,7 +16,6 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import ducc0
 import numpy as np
 import zarr
 
@@ -29,6 +28,7 @@ from downstream.data.index import read_cache_index
 from pipeline.cmb import CMBDatasetConfig
 from pipeline.cmb.spectra import cmb_spectra, load_cl
 from pipeline.scattering.config import ScatteringConfig
+from pipeline.scattering.validity import valid_fractions
 
 T0_MUK = 2.7255e6
 """CMB monopole temperature (Fixsen 2009) in muK, for the Sachs-Wolfe f_NL equivalent."""
@@ -121,8 +121,7 @@ def _evaluate(exp: CMBExperiment, cache: str, maps: SweepMaps, tables: dict[str,
 def _common_valid_fraction(cache: str) -> float:
     """The sky fraction where every channel of a masked cache is valid (where the CNN pools)."""
     index = read_cache_index(cache)
-    region = index.valid_region(np.arange(index.n_paths), 2 * index.L0)
-    return float(np.sum(region * ducc0.misc.GL_weights(*region.shape)[:, None]) / (4 * np.pi))
+    return float(valid_fractions(index.valid_region(np.arange(index.n_paths), 2 * index.L0)[None])[0])
 
 
 def _cut_sky(exp: CMBExperiment, manifest: Path, maps: SweepMaps, progress: bool) -> dict:
@@ -136,8 +135,9 @@ def _cut_sky(exp: CMBExperiment, manifest: Path, maps: SweepMaps, progress: bool
     usable = np.array(summary["valid_fractions"]) > 0  # the linear read-out drops channels without a valid region
     tables = feature_tables(statistics, group["input_power_spectra"][:], group["masked_means"][:][:, usable],
                             tuple(k for k, u in zip(group.attrs["path_kinds"], usable) if u))
-    if not np.array_equal(sweep_maps(cache).labels, maps.labels):
-        raise RuntimeError(f"{cache}: the cut-sky cache does not hold the same done maps as the full-sky one")
+    cut_maps = sweep_maps(cache)
+    if not all(np.array_equal(a, b) for a, b in ((cut_maps.sources, maps.sources), (cut_maps.labels, maps.labels), (cut_maps.splits, maps.splits))):
+        raise RuntimeError(f"{cache}: the cut-sky cache does not hold the same done maps (sources, labels, splits) as the full-sky one")
     return {"mask": cut.to_dict() | {"file": str(mask_file), **summary}, "cache": cache,
             "channels_without_valid_region": int((~usable).sum()), "common_valid_fraction": _common_valid_fraction(cache),
             **_evaluate(exp, cache, maps, tables, CUT_SKY_LEARNED, CUT_SKY_CLASSICAL, progress)}

@@ -83,7 +83,7 @@ class RotationInvariants(nn.Module):
         samples = self.to_grid(x)
         area = self.from_grid(region)[..., :1] * math.sqrt(4.0 * math.pi)  # integral of the region
         mean = self.from_grid(samples * region)[..., :1] * math.sqrt(4.0 * math.pi) / area
-        fluctuation = self.from_grid((samples - mean[..., None]) * region)  # as the cache's masked spectra (docs/masks.md section 4)
+        fluctuation = self.from_grid((samples - mean[..., None]) * region)  # pseudo-C_l / f_R: not decoupled (docs/masks.md section 4)
         log_power = torch.log(degree_power(fluctuation, self.L)[..., 1:] * (4.0 * math.pi) / area + self.eps)
         return torch.cat([mean, log_power], dim=-1).flatten(-2)
 

@@ -241,7 +241,7 @@ def _apply_bad_pixel_policy(values: np.ndarray, policy: str, coverage: str, fiel
         raise InputError(f"all {npix} pixels are NaN, inf or UNSEEN{note}: nothing to analyse")
     summary = f"{n_bad} of {npix} pixels ({100 * n_bad / npix:.3g} %) are NaN, inf or UNSEEN{note}"
     if n_bad and policy == "refuse":
-        raise InputError(f"{summary}; the bad-pixel policy is 'refuse': choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels")
+        raise InputError(f"{summary}; the bad-pixel policy is 'refuse': choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels, or 'mask' to mask them")
     layers = [values] if fields is None else list(values)
     means = []
     for layer in layers if n_bad and policy == "fill-mean" else ():

@@ -61,31 +61,35 @@ def _legendre_table(L: int, ntheta: int) -> np.ndarray:
     return table
 
 
-def _real_basis(L: int, rings: np.ndarray, phi: np.ndarray, ntheta: int) -> np.ndarray:
-    """The real orthonormal harmonics (npix, L**2), grouped by l (2l + 1 columns each: m = 0, then
-    sqrt 2 lambda_lm cos m phi and sqrt 2 lambda_lm sin m phi for m = 1..l) at the given pixels."""
-    table = _legendre_table(L, ntheta)[rings]
-    columns = []
-    for l in range(L):
-        m = np.arange(1, l + 1)
-        columns += [table[:, l, :1], math.sqrt(2) * table[:, l, 1 : l + 1] * np.cos(np.outer(phi, m)),
-                    math.sqrt(2) * table[:, l, 1 : l + 1] * np.sin(np.outer(phi, m))]
-    return np.concatenate(columns, axis=1)
+def _ring_harmonics(L: int, nphi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The phi parts of the real harmonics on a ring of nphi points (phi_k = 2 pi k / nphi):
+    (nphi, 2L - 1) columns 1, sqrt 2 cos m phi (m = 1..L-1), sqrt 2 sin m phi (m = 1..L-1), and each column's m."""
+    m = np.arange(1, L)
+    phi = 2 * math.pi * np.arange(nphi)[:, None] / nphi
+    return np.hstack([np.ones((nphi, 1)), math.sqrt(2) * np.cos(phi * m), math.sqrt(2) * np.sin(phi * m)]), np.r_[0, m, m]
 
 
 def coupling_matrix(region: np.ndarray, L: int) -> np.ndarray:
     """K (L, L): K[l, l'] the expected pseudo-spectrum at l of a unit-C_l' isotropic signal (column 0
-    is zero: T removes the monopole). With Y the real harmonics at the region's pixels and w their
-    quadrature weights, T's matrix in that basis is M - r r^T / sum(w), M = Y^T diag(w) Y, r = Y^T w,
-    and K[l, l'] sums its squares over the (l, l') block, divided by 2l + 1."""
+    is zero: T removes the monopole). In the real harmonics Y_(l, a) = lambda_{l m_a}(theta) t_a(phi)
+    the operator T is M - r r^T / sum(w R), with M = Y^T diag(w R) Y and r = Y^T (w R); K[l, l'] sums
+    its squares over the (l, l') block, divided by 2l + 1. M is built ring by ring: its theta sums
+    take F[theta, a, b] = sum over the ring of R t_a t_b, so the cost is O(ntheta L^4) flops and
+    O(L^3) memory whatever the region's size."""
     ntheta, nphi = region.shape
-    rings, columns = np.nonzero(region)
-    weights = ducc0.misc.GL_weights(ntheta, nphi)[rings] * region[rings, columns]
-    basis = _real_basis(L, rings, 2 * math.pi * columns / nphi, ntheta)
-    r = basis.T @ weights
-    T = (basis.T * weights) @ basis - np.outer(r, r) / weights.sum() if len(weights) else np.zeros((L * L, L * L))
-    starts = np.arange(L) ** 2
-    K = np.add.reduceat(np.add.reduceat(T**2, starts, axis=0), starts, axis=1) / (2 * np.arange(L) + 1)[:, None]
+    weights = ducc0.misc.GL_weights(ntheta, nphi)
+    trig, m_of = _ring_harmonics(L, nphi)
+    legendre = _legendre_table(L, ntheta)[:, :, m_of]  # (ntheta, l, a): lambda_{l m_a}, zero where m_a > l
+    F = np.matmul(trig.T[None] * region[:, None, :], trig) * weights[:, None, None]  # (ntheta, a, b), quadrature weights in
+    r = np.einsum("tla,ta->la", legendre, (region @ trig) * weights[:, None])
+    total = float(np.sum(region * weights[:, None]))
+    beside = legendre.transpose(0, 2, 1)  # (ntheta, b, l')
+    K = np.zeros((L, L))
+    for a in range(len(m_of)):
+        rows = legendre[:, :, a].T @ (F[:, a, :, None] * beside).reshape(ntheta, -1)  # M[(l, a), (b, l')]
+        block = rows.reshape(L, len(m_of), L) - r[:, a, None, None] * r.T[None] / total
+        K += np.einsum("lbk,lbk->lk", block, block)
+    K /= (2 * np.arange(L) + 1)[:, None]
     K[:, 0] = 0.0
     return K
 

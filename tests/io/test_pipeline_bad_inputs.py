@@ -44,7 +44,7 @@ def write_bad_inputs(folder):
         _npy(folder, f"{name}.npy", values, healpix_ring)
         expected[f"{name}.npy"] = (
             f"2 of {npix} pixels (0.0651 %) are NaN, inf or UNSEEN; the bad-pixel policy is 'refuse': "
-            "choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels"
+            "choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels, or 'mask' to mask them"
         )
     _npy(folder, "integers.npy", np.arange(npix), healpix_ring)
     expected["integers.npy"] = "int64 data are not accepted: a map must hold floating-point values"

@@ -83,7 +83,7 @@ def test_partial_sky_fits_is_expanded_and_the_unobserved_pixels_follow_the_polic
     assert error_of(path) == (
         f"{path}: 100 of 3072 pixels (3.26 %) are NaN, inf or UNSEEN (partial-sky file: 2972 of 3072 "
         "pixels observed, the rest set to UNSEEN); the bad-pixel policy is 'refuse': choose "
-        "bad_pixels='fill-mean' to fill them with the mean of the valid pixels"
+        "bad_pixels='fill-mean' to fill them with the mean of the valid pixels, or 'mask' to mask them"
     )
     data = read_map(path, FILL)
     mean = m[100:].mean()
@@ -330,7 +330,7 @@ def test_bad_pixels_are_refused_by_default_and_filled_on_request(tmp_path, rng, 
     path = save_npy(tmp_path / "a.npy", m)
     assert error_of(path, HEALPIX_RING) == (
         f"{path}: 3 of 768 pixels (0.391 %) are NaN, inf or UNSEEN; the bad-pixel policy is 'refuse': "
-        "choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels"
+        "choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels, or 'mask' to mask them"
     )
     data = read_map(path, ReaderOptions(grid="healpix", ordering="RING", bad_pixels="fill-mean"))
     valid = np.ones(768, dtype=bool)

@@ -266,7 +266,7 @@ def test_unseen_pixels_inside_the_mask_are_accepted_and_outside_it_follow_the_po
     refused = run_cli("scatter-preprocess", str(tmp_path / "outside.fits"), "-o", str(tmp_path / "c.zarr"), *scatter)
     assert refused.returncode == 1
     assert refused.stderr.strip() == (f"failed: {tmp_path / 'outside.fits'}: 3 of 3072 pixels (0.0977 %) are NaN, inf or UNSEEN; the "
-                                      "bad-pixel policy is 'refuse': choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels")
+                                      "bad-pixel policy is 'refuse': choose bad_pixels='fill-mean' to fill them with the mean of the valid pixels, or 'mask' to mask them")
 
 
 def test_masked_pooling_is_the_plain_invariants_on_the_whole_sphere_and_the_region_mean_otherwise(rng):
@@ -373,3 +373,32 @@ def test_a_masked_cache_with_undecoupled_spectra_is_neither_extended_nor_repaire
     group["maps/status"][0] = 0  # pending: repair would recompute it
     with pytest.raises(InputError, match=message):
         repair(store, run=run)
+
+
+def test_verify_accepts_a_region_that_resolves_no_bandpower_and_nothing_else(tmp_path, rng, scheduler):
+    """A channel whose valid region is too small for any bandpower has NaN masked spectra at l >= 1 by
+    design (recomputing gives the same): verify accepts exactly that, not a partly NaN spectrum."""
+    from pipeline.io.inputs import expand_inputs
+    from pipeline.run.options import InputOptions, RunOptions
+    from pipeline.run.runner import preprocess
+    from pipeline.store.cache import Cache
+    from pipeline.store.inspection import verify
+
+    L = 16
+    grid = RingGrid.for_bandlimit("gl", L)
+    np.save(tmp_path / "m.npy", alm_to_map(random_alm(rng, L, red_spectrum(L)), grid, L))
+    (tmp_path / "m.json").write_text(json.dumps({"grid": "gl"}))
+    inputs = InputOptions(mask=MaskOptions.for_file(write_mask(tmp_path, "cut", galactic_cut(grid, 10.0)), tolerance=0.05))
+    store = str(tmp_path / "c.zarr")
+    assert preprocess(expand_inputs([str(tmp_path / "m.npy")]), store, ScatteringConfig(L=L, J0=2, odd=()), inputs,
+                      RunOptions(scheduler=scheduler, progress=False)).ok
+    assert verify(Cache.open(store)) == []
+    group = zarr.open_group(store, mode="r+", use_consolidated=False)
+    spectra = group["masked_power_spectra"][:]
+    channel = int(np.flatnonzero(np.isfinite(spectra[0, :, 1]))[0])
+    spectra[0, channel, 1:] = np.nan
+    group["masked_power_spectra"][:] = spectra
+    assert verify(Cache.open(store)) == []
+    spectra[0, channel, 1] = 1.0
+    group["masked_power_spectra"][:] = spectra
+    assert [p.message for p in verify(Cache.open(store))] == ["masked_power_spectra missing or not finite although the map is marked done"]
