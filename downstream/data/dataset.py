@@ -32,7 +32,8 @@ class CacheDataset(Dataset):
     region_grid: on a cache with per-map masks, items are ((coefficients, region), label), the
     region where every input channel of that map is valid sampled on the Gauss-Legendre grid of
     bandlimit region_grid ((ntheta, nphi) tensor of 0 / 1; ``downstream.data.index.valid_region``);
-    a map without such sky is refused (InputError). None: no regions.
+    a map without such sky is refused (InputError). None: no regions. region_per_channel: instead
+    each channel's own valid region ((P, ntheta, nphi)); a channel without any is refused.
     """
 
     def __init__(
@@ -45,10 +46,12 @@ class CacheDataset(Dataset):
         in_memory: bool = False,
         input_paths: Sequence[int] | None = None,
         region_grid: int | None = None,
+        region_per_channel: bool = False,
     ):
         if region_grid is not None and not index.layout.per_map_mask:
             raise InputError(f"cache {index.path!r} has no per-map masks: its items carry no valid region of their own")
         self.path, self.L0, self.tolerance, self.region_grid = index.path, index.L0, index.tolerance, region_grid
+        self.region_per_channel = region_per_channel
         self.input_paths = np.arange(index.n_paths) if input_paths is None else np.asarray(input_paths, dtype=np.int64)
         if self.input_paths.size == 0 or self.input_paths.min() < 0 or self.input_paths.max() >= index.n_paths:
             raise InputError(f"input paths must be indices in [0, {index.n_paths}) of the cache's paths, got {self.input_paths.tolist()}")
@@ -71,7 +74,16 @@ class CacheDataset(Dataset):
         """Coefficients (len(maps), P, L0**2) float64, and with region_grid the maps' valid regions."""
         if self.region_grid is None:
             return self._selection("coefficients", maps), None
-        regions = valid_region(self._selection("contamination", maps), self.tolerance, self.region_grid)
+        contamination = self._selection("contamination", maps)
+        if self.region_per_channel:
+            regions = valid_region(contamination[:, :, None], self.tolerance, self.region_grid) > 0  # (n, P, ntheta, nphi)
+            empty = np.argwhere(~regions.any(axis=(2, 3)))
+            if empty.size:
+                raise InputError(f"cache {self.path!r}: map {maps[empty[0, 0]]} has no valid sky in channel "
+                                 f"{self.input_paths[empty[0, 1]]}; select other channels (--kinds, --max-depth, --fields), "
+                                 "leave the map out, or make the cache with a larger validity tolerance or J0")
+            return self._selection("coefficients", maps), regions
+        regions = valid_region(contamination, self.tolerance, self.region_grid) > 0
         empty = np.flatnonzero(~regions.any(axis=(1, 2)))
         if empty.size:
             raise InputError(f"cache {self.path!r}: map {maps[empty[0]]} has no sky where every selected channel is valid; select "

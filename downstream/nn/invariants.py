@@ -45,7 +45,8 @@ class RotationInvariants(nn.Module):
     sky fraction. Invariant only under the rotations that keep the region. With `channels`, the
     buffer holds one region per channel (C, ntheta, nphi): each channel pooled over its own (the
     invariant MLP on a masked cache: each channel's own valid region). A batch of regions
-    (B, ntheta, nphi) passed with the signals (B, C, L**2) replaces the buffer, item by item (the
+    (B, ntheta, nphi), or (B, C, ntheta, nphi) one per channel, passed with the signals (B, C, L**2)
+    replaces the buffer, item by item (the
     valid regions of a cache with per-map masks; with `per_item` they are required)."""
 
     def __init__(self, L: int, eps: float = 1e-6, masked: bool = False, channels: int | None = None, per_item: bool = False):
@@ -79,7 +80,10 @@ class RotationInvariants(nn.Module):
             return torch.cat([mean, torch.log(degree_power(x, self.L)[..., 1:] + self.eps)], dim=-1).flatten(-2)
         if region is None and self.per_item:
             raise ValueError("this model pools each item over its own valid region (per-map masks): pass the batch of regions")
-        region = self.region.to(x.dtype) if region is None else region.to(x.dtype)[:, None]  # one region per item, for all its channels
+        if region is None:
+            region = self.region.to(x.dtype)
+        else:  # one region per item, for all its channels (B, ntheta, nphi) or per channel (B, C, ntheta, nphi)
+            region = region.to(x.dtype)[:, None] if region.dim() == 3 else region.to(x.dtype)
         samples = self.to_grid(x)
         area = self.from_grid(region)[..., :1] * math.sqrt(4.0 * math.pi)  # integral of the region
         mean = self.from_grid(samples * region)[..., :1] * math.sqrt(4.0 * math.pi) / area

@@ -143,9 +143,12 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, conf
     return history
 
 
-def _region_grid(index: CacheIndex, model: ModelConfig) -> int | None:
-    """The grid bandlimit of the items' own valid regions (a masked model on a cache with per-map masks), else None."""
-    return 2 * model.pooled_bandlimit if index.layout.per_map_mask and model.masked_pooling else None
+def _regions(index: CacheIndex, model: ModelConfig) -> dict:
+    """How items bring their own valid regions (a masked model on a cache with per-map masks): the
+    grid bandlimit, and one region per channel for the MLP (as with a shared mask: ``_shared_region``)."""
+    if not (index.layout.per_map_mask and model.masked_pooling):
+        return {}
+    return {"region_grid": 2 * model.pooled_bandlimit, "region_per_channel": model.kind == "invariant_mlp"}
 
 
 def _shared_region(index: CacheIndex, model: ModelConfig, channels: np.ndarray) -> np.ndarray:
@@ -166,7 +169,7 @@ def _shared_region(index: CacheIndex, model: ModelConfig, channels: np.ndarray) 
     return region
 
 
-def _datasets(index: CacheIndex, config: TrainConfig, subset: np.ndarray | None, region_grid: int | None) -> dict[str, CacheDataset]:
+def _datasets(index: CacheIndex, config: TrainConfig, subset: np.ndarray | None, regions: dict) -> dict[str, CacheDataset]:
     datasets = {}
     for split in SPLITS:
         maps = select_maps(index, split, config.fractions, config.split_seed)
@@ -174,7 +177,7 @@ def _datasets(index: CacheIndex, config: TrainConfig, subset: np.ndarray | None,
             maps = np.intersect1d(maps, subset)
         augment = RandomRotation(index.L0) if config.augment and split == "train" else None
         datasets[split] = CacheDataset(index, maps, dtype=DTYPES[config.dtype], transform=augment, in_memory=config.in_memory,
-                                       input_paths=config.input_channels(index), region_grid=region_grid)
+                                       input_paths=config.input_channels(index), **regions)
     for split in ("train", "val"):
         if len(datasets[split]) == 0:
             raise InputError(f"cache {index.path!r} has no done, labelled maps in the {split!r} split; both train and val are required")
@@ -207,7 +210,7 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
     with reproducible(config.seed, device, config.threads):
         model_config = config.model_config(len(config.input_channels(index)), index.L0, index.n_classes, masked=index.layout.masked,
                                           per_item=index.layout.per_map_mask)
-        datasets = _datasets(index, config, None if maps is None else np.asarray(maps), _region_grid(index, model_config))
+        datasets = _datasets(index, config, None if maps is None else np.asarray(maps), _regions(index, model_config))
         model = build_model(model_config)
         if model_config.masked_pooling and not index.layout.per_map_mask:
             model.invariants.set_region(torch.from_numpy(_shared_region(index, model_config, datasets["train"].input_paths)))
@@ -240,7 +243,7 @@ def predict_maps(model: nn.Module, index: CacheIndex, maps: np.ndarray, config: 
     """Predicted labels of a trained model for any maps of a cache (e.g. another orientation's
     test maps than it was trained on), read with the channels `config` selects."""
     dataset = CacheDataset(index, np.asarray(maps), dtype=next(model.parameters()).dtype, input_paths=config.input_channels(index),
-                           region_grid=_region_grid(index, model.config))
+                           **_regions(index, model.config))
     logits, _ = predict(model, make_loader(dataset, EVAL_BATCH, shuffle=False), device)
     return logits.argmax(dim=1).numpy()
 
@@ -264,7 +267,7 @@ def evaluate(checkpoint: str | Path, cache_path: str, split: str = "test", *, ou
     if len(maps) == 0:
         raise InputError(f"cache {cache_path!r} has no done, labelled maps in the {split!r} split")
     dataset = CacheDataset(index, maps, dtype=next(model.parameters()).dtype, input_paths=config.input_channels(index),
-                           region_grid=_region_grid(index, model.config))
+                           **_regions(index, model.config))
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
     with reproducible(0, target, threads):
         results = classification_metrics(*predict(model, loader, target), model.config.n_classes)

@@ -267,3 +267,28 @@ def test_training_pools_each_item_over_its_own_valid_region(two_masks, tmp_path,
         model(torch.stack([x0, x1]))  # without the regions it would pool over the whole sphere
     with pytest.raises(InputError, match="has no per-map masks"):
         CacheDataset(read_cache_index(str(two_masks / "a.zarr")), maps[:1], region_grid=2 * index.L0)
+
+
+def test_the_mlp_pools_each_channel_over_its_own_region_as_with_a_shared_mask(two_masks):
+    """Per-map items bring one region per channel for the MLP: for the maps of mask a they are the
+    shared a-cache's per-channel regions, and pooling with them equals pooling with that buffer."""
+    from downstream.data.dataset import CacheDataset
+    from downstream.data.index import read_cache_index, select_maps
+    from downstream.nn.invariants import RotationInvariants
+
+    index = read_cache_index(str(two_masks / "c.zarr"))
+    shared = read_cache_index(str(two_masks / "a.zarr"))
+    channels = [0, 1, 4]  # the channels with valid sky behind both masks
+    grid = 2 * index.L0
+    maps = select_maps(index, "all")
+    dataset = CacheDataset(index, maps, dtype=torch.float64, input_paths=channels, region_grid=grid, region_per_channel=True)
+    own = np.stack([shared.valid_region([c], grid) for c in channels])
+    (x, regions), _ = dataset[0]
+    assert regions.shape == own.shape and np.array_equal(regions.numpy(), own)
+    assert not np.array_equal(own[0], own[2])  # the channels' regions differ: the intersection would lose sky
+    per_item = RotationInvariants(index.L0, masked=True, channels=len(channels))
+    buffered = RotationInvariants(index.L0, masked=True, channels=len(channels))
+    buffered.set_region(torch.from_numpy(own))
+    assert torch.allclose(per_item(x[None], regions[None]), buffered(x[None]), rtol=1e-12, atol=0)
+    with pytest.raises(InputError, match=r"has no valid sky in channel 2; select other channels"):
+        CacheDataset(index, maps, input_paths=[0, 2], region_grid=grid, region_per_channel=True)[0]
