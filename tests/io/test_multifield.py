@@ -83,6 +83,7 @@ def test_the_sign_of_u_decides_e_against_b_on_a_pure_e_map(tmp_path, rng):
     assert wrong["B"].sum() > 0.1 * wrong["E"].sum()
 
 
+@pytest.mark.slow
 def test_colour_channels_are_the_single_channel_caches_bit_for_bit(tmp_path, rng):
     pixels = rng.integers(0, 256, size=(L, 2 * L, 3), dtype=np.uint8)
     Image.fromarray(pixels, "RGB").save(tmp_path / "pano.png")

@@ -42,15 +42,16 @@ def test_ctrl_c_to_the_process_group_is_one_line_and_the_run_resumes(tmp_path):
     """A terminal's Ctrl-C reaches every process of the group, the local cluster's workers too;
     they ignore it, so the user sees one line (exit 130), not a KeyboardInterrupt traceback per worker."""
     rng = np.random.default_rng(5)
-    grid = RingGrid.for_bandlimit("gl", 256)  # ~0.1 s per map: the run is still going when Ctrl-C comes
+    grid = RingGrid.for_bandlimit("gl", 384)  # ~0.3 s per map: the run is still going when Ctrl-C comes (at L = 256 a
+    # run on an idle machine once finished between two polls: results arrive and are written in batches)
     sources = []
     for i in range(24):
         path = tmp_path / f"map{i:02d}.npy"
-        np.save(path, alm_to_map(random_alm(rng, 256), grid, 256))
+        np.save(path, alm_to_map(random_alm(rng, 384), grid, 384))
         path.with_suffix(".json").write_text(json.dumps({"grid": "gl"}))
         sources.append(str(path))
     store = tmp_path / "cache.zarr"
-    args = [*sources, "-o", str(store), "--L", "256", "--J0", "4", "--maps-per-task", "1", "--no-progress"]
+    args = [*sources, "-o", str(store), "--L", "384", "--J0", "4", "--maps-per-task", "1", "--no-progress"]
     run = subprocess.Popen([str(BIN / "scatter-preprocess"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
     deadline = time.monotonic() + 120
