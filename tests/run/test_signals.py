@@ -38,22 +38,28 @@ def test_sigterm_is_one_line_and_the_run_resumes(tmp_path):
     assert resumed.returncode == 0 and "0 failed, of 6 inputs" in resumed.stdout, resumed.stderr
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """A shell that starts pytest in the background (``cmd &`` without job control) leaves SIGINT
+    ignored, and children inherit that (Python then installs no KeyboardInterrupt handler): the
+    command under test gets the default disposition, as when run from a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_to_the_process_group_is_one_line_and_the_run_resumes(tmp_path):
     """A terminal's Ctrl-C reaches every process of the group, the local cluster's workers too;
     they ignore it, so the user sees one line (exit 130), not a KeyboardInterrupt traceback per worker."""
     rng = np.random.default_rng(5)
-    grid = RingGrid.for_bandlimit("gl", 384)  # ~0.3 s per map: the run is still going when Ctrl-C comes (at L = 256 a
-    # run on an idle machine once finished between two polls: results arrive and are written in batches)
+    grid = RingGrid.for_bandlimit("gl", 256)  # ~0.1 s per map: the run is still going when Ctrl-C comes
     sources = []
     for i in range(24):
         path = tmp_path / f"map{i:02d}.npy"
-        np.save(path, alm_to_map(random_alm(rng, 384), grid, 384))
+        np.save(path, alm_to_map(random_alm(rng, 256), grid, 256))
         path.with_suffix(".json").write_text(json.dumps({"grid": "gl"}))
         sources.append(str(path))
     store = tmp_path / "cache.zarr"
-    args = [*sources, "-o", str(store), "--L", "384", "--J0", "4", "--maps-per-task", "1", "--no-progress"]
+    args = [*sources, "-o", str(store), "--L", "256", "--J0", "4", "--maps-per-task", "1", "--no-progress"]
     run = subprocess.Popen([str(BIN / "scatter-preprocess"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
+                           start_new_session=True, preexec_fn=_sigint_as_in_a_terminal)
     deadline = time.monotonic() + 120
     while done_maps(store) < 2 and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.05)
