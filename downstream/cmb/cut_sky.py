@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.cmb.dataset import write_atomic
-from pipeline.cmb.plan import healpix_nside
+from pipeline.cmb.plan import map_grid, map_sidecar
 from pipeline.errors import InputError
-from pipeline.sphere.grids import Grid, HealpixGrid, RingGrid
+from pipeline.sphere.grids import Grid
 from pipeline.sphere.masks import MASK_GRIDS, galactic_cut_and_holes, pixel_directions, random_directions
 
 MASKS = ("galactic",)
@@ -60,12 +60,12 @@ class CutSky:
 
     def write(self, directory: Path, grid_name: str, L: int) -> Path:
         """The mask on the maps' grid as ``<name>_L{L}_{grid}.npy`` with its sidecar (atomic; kept if present)."""
-        grid, sidecar = map_grid(grid_name, L)
+        grid = cut_sky_grid(grid_name, L)
         path = Path(directory) / f"mask_{self.name}_L{L}_{grid_name}.npy"
         if not path.is_file():
             buffer = io.BytesIO()
-            np.save(buffer, self.on(grid).reshape(-1) if isinstance(grid, HealpixGrid) else self.on(grid), allow_pickle=False)
-            write_atomic(path.with_suffix(".json"), json.dumps(sidecar).encode())
+            np.save(buffer, self.on(grid), allow_pickle=False)
+            write_atomic(path.with_suffix(".json"), json.dumps(map_sidecar(grid_name)).encode())
             write_atomic(path, buffer.getvalue())
         return path
 
@@ -80,10 +80,8 @@ def named_mask(name: str) -> CutSky:
     return CutSky()
 
 
-def map_grid(grid_name: str, L: int) -> tuple[Grid, dict]:
-    """The grid of the benchmark's maps (``pipeline.cmb``) and its sidecar."""
-    if grid_name == "healpix":
-        return HealpixGrid(healpix_nside(L), "RING"), {"grid": "healpix", "ordering": "RING"}
-    if grid_name not in MASK_GRIDS:
+def cut_sky_grid(grid_name: str, L: int) -> Grid:
+    """The grid of the benchmark's maps (``pipeline.cmb.plan.map_grid``), refused where a mask has no quadrature weights."""
+    if grid_name != "healpix" and grid_name not in MASK_GRIDS:
         raise InputError(f"a cut sky needs maps on a grid with quadrature weights (gl or healpix), not {grid_name!r}")
-    return RingGrid.for_bandlimit(grid_name, L), {"grid": grid_name}
+    return map_grid(grid_name, L)

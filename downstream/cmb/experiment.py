@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from downstream.cmb.cut_sky import CUT_SKY_CLASSICAL, CUT_SKY_LEARNED, CutSky, map_grid
+from downstream.cmb.cut_sky import CUT_SKY_CLASSICAL, CUT_SKY_LEARNED, CutSky, cut_sky_grid
 from downstream.cmb.detection import f95_with_interval
 from downstream.cmb.methods import CLASSICAL, LEARNED, feature_tables, run_classical, run_learned
 from downstream.cmb.report import write_figures, write_report
@@ -60,7 +60,7 @@ class CMBExperiment:
 
     def __post_init__(self) -> None:
         if self.cut_sky is not None:
-            map_grid(self.grid, self.L)  # refuses grids without quadrature weights
+            cut_sky_grid(self.grid, self.L)  # refuses grids without quadrature weights
 
     @classmethod
     def quick(cls, **overrides) -> "CMBExperiment":

@@ -36,19 +36,11 @@ import ducc0
 import numpy as np
 from dask.diagnostics import ProgressBar
 
-from pipeline.cmb.plan import (
-    GENERATOR,
-    MANIFEST_COLUMNS,
-    CMBDatasetConfig,
-    MapSpec,
-    assign_splits,
-    healpix_nside,
-    plan_maps,
-)
+from pipeline.cmb.plan import GENERATOR, MANIFEST_COLUMNS, CMBDatasetConfig, MapSpec, assign_splits, map_grid, plan_maps
 from pipeline.cmb.simulation import GAUSSIAN, NONGAUSSIAN, simulate_alm
 from pipeline.cmb.spectra import cmb_spectra
 from pipeline.errors import InputError
-from pipeline.sphere.grids import HealpixGrid, RingGrid
+from pipeline.sphere.grids import HealpixGrid
 from pipeline.sphere.harmonic import alm_to_map
 
 if TYPE_CHECKING:
@@ -85,11 +77,11 @@ def write_map(spec: MapSpec, directory: str | Path, *, nthreads: int = 1) -> flo
     provenance = directory / f"{spec.stem}.provenance.json"
     provenance.unlink(missing_ok=True)
     alm = simulate_alm(cmb_spectra(spec.L, spec.cl_table), spec.label, spec.f, spec.seed, nthreads=nthreads)
-    if spec.grid == "healpix":
-        nside = healpix_nside(spec.L)
-        data = _healpix_fits_bytes(alm_to_map(alm, HealpixGrid(nside, "RING"), spec.L, nthreads=nthreads), nside)
+    grid = map_grid(spec.grid, spec.L)
+    values = alm_to_map(alm, grid, spec.L, nthreads=nthreads)
+    if isinstance(grid, HealpixGrid):
+        data = _healpix_fits_bytes(values, grid.nside)
     else:
-        values = alm_to_map(alm, RingGrid.for_bandlimit(spec.grid, spec.L), spec.L, nthreads=nthreads)
         buffer = io.BytesIO()
         np.save(buffer, values.astype(np.float32), allow_pickle=False)
         data = buffer.getvalue()

@@ -22,6 +22,7 @@ import numpy as np
 from pipeline.cmb.simulation import CLASS_NAMES, GAUSSIAN, NONGAUSSIAN
 from pipeline.cmb.spectra import CL_TABLE_PATH, cl_table_sha256, load_cl
 from pipeline.errors import InputError
+from pipeline.sphere.grids import Grid, HealpixGrid, RingGrid
 
 GRIDS = ("gl", "mw", "healpix")
 SPLITS = (("train", 0.70), ("val", 0.15), ("test", 0.15))
@@ -74,6 +75,17 @@ def healpix_nside(L: int) -> int:
     return nside
 
 
+def map_grid(grid_name: str, L: int) -> Grid:
+    """The grid the benchmark's maps of bandlimit L are written on: HEALPix RING at
+    ``healpix_nside(L)``, or the ring grid `grid_name` sized for L."""
+    return HealpixGrid(healpix_nside(L), "RING") if grid_name == "healpix" else RingGrid.for_bandlimit(grid_name, L)
+
+
+def map_sidecar(grid_name: str) -> dict:
+    """The reader's contract for a map on `grid_name`: the grid, and for HEALPix the pixel ordering."""
+    return {"grid": grid_name, "ordering": "RING"} if grid_name == "healpix" else {"grid": grid_name}
+
+
 @dataclass(frozen=True)
 class MapSpec:
     """One map to simulate: class `label`, amplitude f (0 for Gaussian maps), its integer seed and
@@ -98,8 +110,7 @@ class MapSpec:
         return self.stem + (".fits" if self.grid == "healpix" else ".npy")
 
     def sidecar(self) -> dict:
-        """The reader's contract: the grid, and for HEALPix the pixel ordering."""
-        return {"grid": self.grid, "ordering": "RING"} if self.grid == "healpix" else {"grid": self.grid}
+        return map_sidecar(self.grid)
 
     def provenance(self) -> dict:
         """The provenance keys that must match for a map on disk to be reused."""
