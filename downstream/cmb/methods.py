@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy as np
 from downstream.cmb.classical import fit_predict, log_binned_spectrum
 from downstream.cmb.sweep_data import SweepMaps
 from downstream.train.config import TrainConfig
+from downstream.train.job_store import JobStore, job_key
 
 LEARNED = {
     "scattering_cnn": {"model": "cnn", "augment": True},
@@ -54,18 +55,37 @@ def _learned_job(cache: str, method: str, seed: int, epochs: int, maps: np.ndarr
             "n_train": result.metrics["splits"]["train"], "n_val": result.metrics["splits"]["val"]}
 
 
+def job_keys(cache: str, jobs: list[tuple[str, int, float, np.ndarray]], epochs: int) -> dict[tuple[str, int, float], str]:
+    """The ``downstream.train.job_store`` key of every (method, seed, f, maps) job on `cache`: its
+    configuration hash and mask, the maps (indices and sources) and the job's TrainConfig."""
+    from downstream.data.index import open_cache
+
+    group = open_cache(cache)
+    L0, masked, sources = int(group.attrs["L0"]), bool(group.attrs.get("mask")), group["maps/source"][:]
+    return {(method, seed, f): job_key({"cache_config_hash": group.attrs["config_hash"], "mask": group.attrs.get("mask"),
+                                        "maps": [int(i) for i in maps], "sources": [str(sources[i]) for i in maps],
+                                        "train": train_config(method, seed, epochs, L0, masked).to_dict()})
+            for method, seed, f, maps in jobs}
+
+
 def run_learned(cache: str, jobs: list[tuple[str, int, float, np.ndarray]], epochs: int, workers: int | None,
                 progress: bool) -> dict[tuple[str, int, float], dict]:
     """Train every (method, seed, f, maps) job, `workers` at a time in separate processes (one
-    torch thread each); returns the test predictions of each, keyed by (method, seed, f)."""
+    torch thread each); returns the test predictions of each, keyed by (method, seed, f). Each
+    finished job is kept in ``<cache>.training/`` (``downstream.train.job_store``), so a rerun
+    after an interruption trains only the jobs not finished."""
     from tqdm.auto import tqdm
 
+    store, keys = JobStore(f"{cache}.training"), job_keys(cache, jobs, epochs)
+    out = {job: saved for job, key in keys.items() if (saved := store.load(key)) is not None}
+    todo = [job for job in jobs if job[:3] not in out]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context) as pool:
-        futures = {(m, s, f): pool.submit(_learned_job, cache, m, s, epochs, maps) for m, s, f, maps in jobs}
-        out = {}
-        for key, future in tqdm(futures.items(), desc="training", disable=not progress):
-            out[key] = future.result()
+        futures = {pool.submit(_learned_job, cache, m, s, epochs, maps): (m, s, f) for m, s, f, maps in todo}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="training", disable=not progress):
+            job = futures[future]
+            out[job] = future.result()
+            store.save(keys[job], out[job])
     return out
 
 

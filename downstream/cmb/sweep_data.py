@@ -14,6 +14,7 @@ import csv
 import json
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,6 +41,8 @@ from pipeline.sphere.harmonic import map_to_alm
 
 STATISTICS_VERSION = 1
 """Bumped when a statistic's definition changes, so that stored values are recomputed."""
+SAVE_EVERY_SECONDS = 60.0
+"""How often the map statistics computed so far are written to the cache's statistics file."""
 
 
 def sweep_manifest(datasets: list[CMBDatasetConfig], directory: Path, progress: bool, workers: int | None) -> Path:
@@ -113,10 +116,20 @@ def _chunk(sources: list[str], config: ScatteringConfig, cut: CutSky | None) -> 
     return [_statistics_of(s, config, cut) for s in sources]
 
 
+def _save_statistics(store: Path, recorded: str, known: dict[str, dict[str, np.ndarray]], names: tuple[str, ...]) -> None:
+    """Write every map's statistics to `store` atomically (a temporary file renamed)."""
+    sources = sorted(known)
+    tmp = store.with_name(store.name + ".tmp.npz")
+    np.savez(tmp, version=STATISTICS_VERSION, config=recorded, sources=np.array(sources),
+             **{name: np.stack([known[s][name] for s in sources]) for name in names})
+    os.replace(tmp, store)
+
+
 def map_statistics_table(cache: str, config: ScatteringConfig, workers: int | None, progress: bool,
                          cut: CutSky | None = None) -> dict[str, np.ndarray]:
     """{statistic: (n_maps, dim)} for every map of the cache (NaN for maps not done), computed in
-    `workers` processes and stored in ``<cache>.statistics.npz``; a rerun computes only what is
+    `workers` processes and stored in ``<cache>.statistics.npz`` (every SAVE_EVERY_SECONDS and when
+    the run stops, so an interrupted run loses nothing it computed); a rerun computes only what is
     missing. With `cut`, the cut-sky statistics (``downstream.cmb.cut_sky``) instead of the full-sky ones."""
     maps = sweep_maps(cache)
     names = STATISTICS if cut is None else CUT_SKY_STATISTICS
@@ -130,15 +143,18 @@ def map_statistics_table(cache: str, config: ScatteringConfig, workers: int | No
                     known[str(source)] = {name: saved[name][i] for name in names}
     todo = [str(s) for s, label in zip(maps.sources, maps.labels) if label >= 0 and str(s) not in known]
     chunks = [todo[i : i + 16] for i in range(0, len(todo), 16)]
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = pool.map(_chunk, chunks, [config] * len(chunks), [cut] * len(chunks))
-        for chunk, values in tqdm(zip(chunks, results), total=len(chunks), desc="map statistics", disable=not progress):
-            known.update(zip(chunk, values))
-    sources = sorted(known)
-    tmp = store.with_name(store.name + ".tmp.npz")
-    np.savez(tmp, version=STATISTICS_VERSION, config=recorded, sources=np.array(sources),
-             **{name: np.stack([known[s][name] for s in sources]) for name in names})
-    os.replace(tmp, store)
+    saved = time.monotonic()
+    try:
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = pool.map(_chunk, chunks, [config] * len(chunks), [cut] * len(chunks))
+            for chunk, values in tqdm(zip(chunks, results), total=len(chunks), desc="map statistics", disable=not progress):
+                known.update(zip(chunk, values))
+                if time.monotonic() - saved > SAVE_EVERY_SECONDS:
+                    _save_statistics(store, recorded, known, names)
+                    saved = time.monotonic()
+    finally:  # an interrupted run keeps what it computed
+        if known:
+            _save_statistics(store, recorded, known, names)
     table = {}
     for name in names:
         dim = len(next(iter(known.values()))[name]) if known else 1

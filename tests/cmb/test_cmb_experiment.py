@@ -1,16 +1,20 @@
 """The CMB benchmark's whole code path (what `make reproduce-cmb` runs) on a tiny configuration:
 maps on disk -> one cache of the sweep and the map statistics -> every method at every f ->
-f95, report; and (slow) a rerun gives the same metrics."""
+f95, report; what an interrupted run keeps (finished trainings, computed statistics); and (slow)
+a rerun gives the same metrics, with the finished trainings read back and retrained."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from downstream.cmb.experiment import CMBExperiment, run
-from downstream.cmb.methods import CLASSICAL, LEARNED
+from downstream.cmb.methods import CLASSICAL, LEARNED, job_keys, run_learned
 
 REQUIRED = ("scattering_cnn", "scattering_mlp", "scattering_cnn_modulus", "scattering_mlp_modulus", "lowres_cnn",
             "power_spectrum", "skewness", "kurtosis", "band_moments", "minkowski", "optimal_cubic")
@@ -30,18 +34,31 @@ def _tiny(tmp_path) -> CMBExperiment:
 def test_tiny_benchmark_rerun_gives_the_same_metrics(tmp_path):
     exp = _tiny(tmp_path)
     first = run(exp, progress=False)
-    second = run(exp, progress=False)  # reuses maps, cache and statistics; retrains from the same seeds
+    (training,) = (tmp_path / "data").glob("*.zarr.training")
+    assert len(list(training.glob("*.npz"))) == len(LEARNED) * exp.n_seeds * len(exp.f_values)
+    second = run(exp, progress=False)  # reuses maps, cache, statistics and the finished trainings
     assert _stable(second) == _stable(first)
+    shutil.rmtree(training)
+    third = run(exp, progress=False)  # retrains from the same seeds
+    assert _stable(third) == _stable(first)
 
 
-def test_tiny_benchmark_end_to_end_on_full_and_cut_sky(tmp_path):
+@pytest.fixture(scope="module")
+def cut_sky_run(tmp_path_factory) -> tuple[CMBExperiment, dict]:
+    """The tiny benchmark on the full and the cut sky, run once for the tests below."""
+    from downstream.cmb.cut_sky import CutSky
+
+    exp = replace(_tiny(tmp_path_factory.mktemp("cmb")), L=64, J0=3, cut_sky=CutSky(cut_deg=10.0, n_holes=3, hole_deg=5.0, seed=7))
+    return exp, run(exp, progress=False)
+
+
+def test_tiny_benchmark_end_to_end_on_full_and_cut_sky(cut_sky_run):
     """Every method at every f on the full sky; then the same maps scattered through the mask and the
     cut-sky methods reported next to their full-sky curves."""
-    from downstream.cmb.cut_sky import CUT_SKY_CLASSICAL, CUT_SKY_LEARNED, CutSky
+    from downstream.cmb.cut_sky import CUT_SKY_CLASSICAL, CUT_SKY_LEARNED
 
-    exp = replace(_tiny(tmp_path), L=64, J0=3, cut_sky=CutSky(cut_deg=10.0, n_holes=3, hole_deg=5.0, seed=7))
-    run(exp, progress=False)
-    out = tmp_path / "results"
+    exp, _ = cut_sky_run
+    out = Path(exp.out_dir)
     for name in ("report.md", "metrics.json", "example_maps.png", "scattering_maps.png", "accuracy_vs_f.png",
                  "accuracy_vs_f_cut_sky.png"):
         assert (out / name).stat().st_size > 0, name
@@ -70,3 +87,50 @@ def test_a_cut_sky_needs_a_grid_with_quadrature_weights(tmp_path):
 
     with pytest.raises(InputError, match=r"^a cut sky needs maps on a grid with quadrature weights \(gl or healpix\), not 'mw'$"):
         replace(_tiny(tmp_path), grid="mw", cut_sky=CutSky())
+
+
+def test_finished_trainings_are_kept_and_read_back(cut_sky_run):
+    """Each learned job's result is stored by a key of everything it depends on; a rerun reads it
+    back instead of training (here a record altered on disk is what comes back), and a job that
+    differs in anything (here the number of epochs) is not matched."""
+    from downstream.cmb.sweep_data import sweep_maps
+    from downstream.train.job_store import JobStore
+
+    exp, metrics = cut_sky_run
+    for cache, methods in ((metrics["cache"], LEARNED), (metrics["cut_sky"]["cache"], metrics["cut_sky"]["f95"])):
+        stored = sorted(Path(f"{cache}.training").glob("*.npz"))
+        assert len(stored) == len(set(methods) & set(LEARNED)) * exp.n_seeds * len(exp.f_values)
+    cache = metrics["cache"]
+    job = ("scattering_mlp", 0, exp.f_values[0], sweep_maps(cache).pair(exp.f_values[0]))
+    store, key = JobStore(f"{cache}.training"), job_keys(cache, [job], exp.epochs)[job[:3]]
+    record = store.load(key)
+    assert record is not None and set(record) >= {"maps", "predicted", "val_accuracy", "n_train"}
+    store.save(key, record | {"predicted": 1 - record["predicted"]})
+    (read_back,) = run_learned(cache, [job], exp.epochs, 1, progress=False).values()
+    assert np.array_equal(read_back["predicted"], 1 - record["predicted"])
+    assert job_keys(cache, [job], exp.epochs + 1)[job[:3]] != key
+
+
+def test_statistics_computed_before_a_failure_are_kept(cut_sky_run, tmp_path):
+    """A map that cannot be read stops the statistics; those already computed are on disk, and the
+    rerun computes only what is missing, to the same values."""
+    from downstream.cmb.sweep_data import map_statistics_table, sweep_maps
+    from pipeline.errors import InputError
+
+    exp, metrics = cut_sky_run
+    cache = metrics["cache"]
+    store = Path(f"{cache}.statistics.npz")
+    complete = map_statistics_table(cache, exp.scattering(), 1, progress=False)
+    store.unlink()
+    last = Path(sweep_maps(cache).sources[-1])  # in the last chunk of 16 maps
+    hidden = tmp_path / last.name
+    shutil.move(last, hidden)
+    try:
+        with pytest.raises(InputError):
+            map_statistics_table(cache, exp.scattering(), 1, progress=False)
+    finally:
+        shutil.move(hidden, last)
+    with np.load(store) as saved:
+        assert 16 <= len(saved["sources"]) < len(complete["skewness"]) and str(last) not in set(saved["sources"])
+    again = map_statistics_table(cache, exp.scattering(), 1, progress=False)
+    assert all(np.array_equal(again[name], complete[name], equal_nan=True) for name in complete)
