@@ -31,9 +31,9 @@ from benchmarks.memory import peak_rss_increase  # noqa: E402
 from pipeline.scattering.config import PRECISIONS, ScatteringConfig  # noqa: E402
 from pipeline.scattering.plan import cost_in_sht_pairs  # noqa: E402
 from pipeline.scattering.transform import ScatteringTransform  # noqa: E402
-from pipeline.sphere.alm import n_alm  # noqa: E402
+from pipeline.sphere.alm import n_alm, truncate  # noqa: E402
 from pipeline.sphere.grids import RingGrid  # noqa: E402
-from pipeline.sphere.harmonic import alm_to_map, map_to_alm  # noqa: E402
+from pipeline.sphere.harmonic import alm_to_map, map_to_alm, ring_grid_analysis, ring_grid_synthesis  # noqa: E402
 from pipeline.sphere.rotations import random_rotation  # noqa: E402
 from pipeline.testing import relative_error_by_channel, scattering_equivariance_error  # noqa: E402
 
@@ -73,6 +73,8 @@ def measure(config: ScatteringConfig, repeats: int, n_rotations: int, nthreads: 
         st.from_map(sky, grid)
     pair = best_time(lambda: alm_to_map(map_to_alm(sky, grid, L, nthreads=nthreads).alm, grid, L, nthreads=nthreads), repeats)
     scatter = best_time(lambda: st.from_map(sky, grid), repeats)
+    analysis = best_time(lambda: map_to_alm(sky, grid, L, nthreads=nthreads), repeats)
+    passes = synthesis_floor(st, alm, nthreads, repeats)
     errors = [scattering_equivariance_error(st, alm, random_rotation(rng)) for _ in range(n_rotations)]
     versus_float64 = {}
     if config.precision != "float64":
@@ -89,10 +91,45 @@ def measure(config: ScatteringConfig, repeats: int, n_rotations: int, nthreads: 
         "scattering_s": scatter,
         "ratio": scatter / pair,
         "modelled_sht_pairs": cost_in_sht_pairs(config),
+        "input_analysis_s": analysis,
+        "passes": passes,
+        "synthesis_floor_sht_pairs": (analysis + sum(p["n_W"] * p["synthesis_s"] for p in passes)) / pair,
+        "floor_sht_pairs": (analysis + sum(p["n_W"] * p["synthesis_s"] + p["quadratures_s"] for p in passes)) / pair,
         "peak_memory_over_input": mem["bytes"] / sky.nbytes,
         "input_map_mb": sky.nbytes / 2**20,
         "equivariance": {f"{kind} {depth}": statistics.median(e[kind, depth] for e in errors) for kind, depth in errors[0]},
     }
+
+
+def synthesis_floor(st: ScatteringTransform, alm: np.ndarray, nthreads: int, repeats: int) -> list[dict]:
+    """Per grid pass of the plan: how many wavelet coefficients W it synthesises, on which grid, the
+    time of one such synthesis, and the time of the pass's quadratures (one per output: each |W| to
+    its L_out, each odd channel to L0). The sums, with the input analysis, are what any
+    implementation that synthesises each W once and integrates each output once on these grids
+    pays, before its pointwise work."""
+    rows = []
+    for grid_pass in st.plan.passes:
+        signal = truncate(alm, st.config.L, grid_pass.L_wavelet)
+        seconds = best_time(lambda: ring_grid_synthesis(signal, grid_pass.L_wavelet, *grid_pass.grid, nthreads=nthreads), repeats)
+        values = ring_grid_synthesis(signal, grid_pass.L_wavelet, *grid_pass.grid, nthreads=nthreads)
+        outputs = [st.plan.nodes[i].L_out for i in grid_pass.nodes] + [st.config.L0] * len(grid_pass.odd_channels)
+        quadrature = {L_out: best_time(lambda: ring_grid_analysis(values, L_out, nthreads=nthreads), repeats) for L_out in set(outputs)}
+        rows.append({"scale": grid_pass.scale, "L_wavelet": grid_pass.L_wavelet, "grid": list(grid_pass.grid),
+                     "n_W": len(grid_pass.nodes), "synthesis_s": seconds, "outputs_L": outputs,
+                     "quadratures_s": sum(quadrature[L_out] for L_out in outputs)})
+    return rows
+
+
+def print_floor(row: dict) -> None:
+    pair = row["sht_pair_s"]
+    print(f"\nWhere the floor is at L = {row['L']} ({row['precision']}): one synthesis per W and one quadrature per output "
+          "on each pass's grid, in SHT pairs")
+    print(f"{'scale':>5} {'L_j':>5} {'grid':>11} {'W':>3} {'one synthesis':>13} {'all W':>6} {'outputs':>7} {'quadratures':>11}")
+    for p in row["passes"]:
+        print(f"{p['scale']:>5} {p['L_wavelet']:>5} {p['grid'][0]:>5}x{p['grid'][1]:<5} {p['n_W']:>3} {p['synthesis_s'] / pair:>13.2f} "
+              f"{p['n_W'] * p['synthesis_s'] / pair:>6.2f} {len(p['outputs_L']):>7} {p['quadratures_s'] / pair:>11.2f}")
+    print(f"input analysis {row['input_analysis_s'] / pair:.2f}; syntheses alone {row['synthesis_floor_sht_pairs']:.2f}; "
+          f"with the quadratures {row['floor_sht_pairs']:.2f} SHT pairs; the whole transform {row['ratio']:.2f}")
 
 
 def print_table(title: str, rows: list[dict]) -> None:
@@ -124,6 +161,8 @@ def main(Ls, sweep_L, sweep, nthreads, precisions, quick):
     ]
     print_table(f"Depth-2 scattering, default config (lam 2, J0 {default.J0}, oversampling {default.oversampling}, odd "
                 f"{','.join(default.odd)}), {nthreads} thread(s); 'vs f64 d2': float32 against float64, depth-2 modulus", scaling)
+    for row in scaling:
+        print_floor(row)
     rows = [measure_in_fresh_process(ScatteringConfig(L=sweep_L, oversampling=o), repeats, n_rot, nthreads, 1) for o in sweep] if sweep_L else []
     if rows:
         print_table(f"Oversampling sweep at L = {sweep_L}: equivariance error vs cost", rows)

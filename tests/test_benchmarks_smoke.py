@@ -120,3 +120,13 @@ def test_mask_geometry_rotates_as_ducc0_rotates_coefficients():
     assert np.abs(rotated - expected).max() < 1e-12 * np.abs(expected).max()
     mask = galactic_cut_and_holes(directions, centre[None], 20.0, 3.0)
     assert mask[np.argmax(directions @ centre)] == 0 and mask[np.argmax(directions[:, 2])] == 1
+
+
+def test_synthesis_floor_covers_every_wavelet_coefficient_once():
+    from benchmarks import bench_scattering
+
+    st = ScatteringTransform(ScatteringConfig(L=64, J0=3))
+    rows = bench_scattering.synthesis_floor(st, random_alm(np.random.default_rng(0), 64), 1, 1)
+    assert [r["scale"] for r in rows] == [p.scale for p in st.plan.passes]
+    assert sum(r["n_W"] for r in rows) == len(st.plan.nodes) - 1  # every node but the input
+    assert all(r["synthesis_s"] > 0 and r["grid"][0] >= r["L_wavelet"] for r in rows)
