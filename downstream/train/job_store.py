@@ -41,7 +41,7 @@ class JobStore:
         try:
             with np.load(self._path(key), allow_pickle=False) as saved:
                 return {name: saved[name].item() if saved[name].ndim == 0 else saved[name] for name in saved.files}
-        except (OSError, ValueError, zipfile.BadZipFile):
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             return None
 
     def save(self, key: str, result: dict) -> None:

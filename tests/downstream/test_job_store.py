@@ -25,7 +25,8 @@ def test_a_missing_or_damaged_record_is_absent(tmp_path):
     store = JobStore(tmp_path)
     assert store.load("nothing") is None
     (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 truncated")
-    assert store.load("cut") is None
+    (tmp_path / "empty.npz").write_bytes(b"")
+    assert store.load("cut") is None and store.load("empty") is None
 
 
 def test_the_key_depends_on_every_part_of_the_identity():
