@@ -104,7 +104,8 @@ def _evaluate(exp: CMBExperiment, cache: str, maps: SweepMaps, tables: dict[str,
     """Every method at every f on one cache: accuracy rows, f95 with intervals, penalties, training times."""
     results: dict[str, dict[float, list[dict]]] = {m: {} for m in (*learned, *classical)}
     jobs = [(m, s, f, maps.pair(f)) for f in exp.f_values for m in learned for s in range(exp.n_seeds)]
-    for (method, seed, f), run_ in sorted(run_learned(cache, jobs, exp.epochs, exp.workers, progress).items()):
+    trained = run_learned(cache, jobs, exp.epochs, exp.workers, progress)
+    for (method, seed, f), run_ in sorted(trained.items()):
         results[method].setdefault(f, []).append(run_ | {"labels": maps.labels[run_["maps"]], "seed": seed})
     for method in classical:
         for f in exp.f_values:
@@ -115,6 +116,7 @@ def _evaluate(exp: CMBExperiment, cache: str, maps: SweepMaps, tables: dict[str,
         "f95": _f95(exp, results, np.random.default_rng(exp.seed)),
         "penalties": {m: {repr(f): results[m][f][0]["penalty"] for f in exp.f_values} for m in classical},
         "training_seconds": {m: float(np.mean([r["seconds"] for f in exp.f_values for r in results[m][f]])) for m in learned},
+        "trainings": {"jobs": len(trained), "read_back": sum(bool(r["read_back"]) for r in trained.values())},
     }
 
 

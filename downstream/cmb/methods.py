@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy as np
 from downstream.cmb.classical import fit_predict, log_binned_spectrum
 from downstream.cmb.sweep_data import SweepMaps
 from downstream.train.config import TrainConfig
-from downstream.train.job_store import JobStore, job_key
+from downstream.train.job_store import JobStore, job_key, keep_finished
 
 LEARNED = {
     "scattering_cnn": {"model": "cnn", "augment": True},
@@ -42,6 +42,10 @@ def train_config(method: str, seed: int, epochs: int, L0: int, masked: bool = Fa
     return replace(TrainConfig(epochs=epochs, in_memory=True, threads=1, seed=seed), **options).at_input_bandlimit(L0)
 
 
+RESULT_FIELDS = ("maps", "predicted", "val_accuracy", "epochs_run", "seconds", "n_test", "n_train", "n_val")
+"""What a learned job returns (and what a stored job must hold to be read back)."""
+
+
 def _learned_job(cache: str, method: str, seed: int, epochs: int, maps: np.ndarray) -> dict:
     from downstream.data.index import open_cache, read_cache_index
     from downstream.train.training import train
@@ -57,35 +61,45 @@ def _learned_job(cache: str, method: str, seed: int, epochs: int, maps: np.ndarr
 
 def job_keys(cache: str, jobs: list[tuple[str, int, float, np.ndarray]], epochs: int) -> dict[tuple[str, int, float], str]:
     """The ``downstream.train.job_store`` key of every (method, seed, f, maps) job on `cache`: its
-    configuration hash and mask, the maps (indices and sources) and the job's TrainConfig."""
-    from downstream.data.index import open_cache
+    configuration hash and mask, the maps (indices, sources, labels, splits), the job's TrainConfig
+    and the device it resolves to."""
+    import torch
 
-    group = open_cache(cache)
-    L0, masked, sources = int(group.attrs["L0"]), bool(group.attrs.get("mask")), group["maps/source"][:]
-    return {(method, seed, f): job_key({"cache_config_hash": group.attrs["config_hash"], "mask": group.attrs.get("mask"),
-                                        "maps": [int(i) for i in maps], "sources": [str(sources[i]) for i in maps],
-                                        "train": train_config(method, seed, epochs, L0, masked).to_dict()})
-            for method, seed, f, maps in jobs}
+    from downstream.data.index import open_cache, read_cache_index
+
+    group, index = open_cache(cache), read_cache_index(cache)
+    masked, sources = bool(group.attrs.get("mask")), group["maps/source"][:]
+    keys = {}
+    for method, seed, f, maps in jobs:
+        config = train_config(method, seed, epochs, index.L0, masked)
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
+        keys[method, seed, f] = job_key({
+            "cache_config_hash": group.attrs["config_hash"], "mask": group.attrs.get("mask"), "maps": [int(i) for i in maps],
+            "sources": [str(sources[i]) for i in maps], "labels": index.labels[maps].tolist(),
+            "splits": [str(s) for s in index.splits[maps]], "train": config.to_dict(), "device": device})
+    return keys
 
 
 def run_learned(cache: str, jobs: list[tuple[str, int, float, np.ndarray]], epochs: int, workers: int | None,
                 progress: bool) -> dict[tuple[str, int, float], dict]:
     """Train every (method, seed, f, maps) job, `workers` at a time in separate processes (one
-    torch thread each); returns the test predictions of each, keyed by (method, seed, f). Each
-    finished job is kept in ``<cache>.training/`` (``downstream.train.job_store``), so a rerun
-    after an interruption trains only the jobs not finished."""
+    torch thread each); returns the test predictions of each, keyed by (method, seed, f), with
+    "read_back": True for the jobs found finished in ``<cache>.training/`` (``downstream.train.job_store``).
+    Each job is stored there as it finishes, so a rerun after an interruption or a failed job
+    trains only the jobs not finished (those running at the interruption start again)."""
     from tqdm.auto import tqdm
 
     store, keys = JobStore(f"{cache}.training"), job_keys(cache, jobs, epochs)
-    out = {job: saved for job, key in keys.items() if (saved := store.load(key)) is not None}
-    todo = [job for job in jobs if job[:3] not in out]
+    out = {job: saved | {"read_back": True} for job, key in keys.items() if (saved := store.load(key, RESULT_FIELDS)) is not None}
+
+    def keep(job: tuple[str, int, float], result: dict) -> None:
+        store.save(keys[job], result)
+        out[job] = result | {"read_back": False}
+
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context) as pool:
-        futures = {pool.submit(_learned_job, cache, m, s, epochs, maps): (m, s, f) for m, s, f, maps in todo}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="training", disable=not progress):
-            job = futures[future]
-            out[job] = future.result()
-            store.save(keys[job], out[job])
+        futures = {pool.submit(_learned_job, cache, m, s, epochs, maps): (m, s, f) for m, s, f, maps in jobs if (m, s, f) not in out}
+        keep_finished(pool, futures, keep, lambda finished: tqdm(finished, total=len(futures), desc="training", disable=not progress))
     return out
 
 

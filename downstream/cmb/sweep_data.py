@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from downstream.cmb.cut_sky import CUT_SKY_STATISTICS, CutSky
 from downstream.cmb.statistics import STATISTICS, cut_sky_statistics, map_statistics
 from downstream.data.index import read_cache_index
+from downstream.train.job_store import keep_finished
 from pipeline.cmb import CMBDatasetConfig, generate_dataset
 from pipeline.cmb.plan import MANIFEST_COLUMNS
 from pipeline.cmb.spectra import load_cl
@@ -129,8 +130,8 @@ def map_statistics_table(cache: str, config: ScatteringConfig, workers: int | No
                          cut: CutSky | None = None) -> dict[str, np.ndarray]:
     """{statistic: (n_maps, dim)} for every map of the cache (NaN for maps not done), computed in
     `workers` processes and stored in ``<cache>.statistics.npz`` (every SAVE_EVERY_SECONDS and when
-    the run stops, so an interrupted run loses nothing it computed); a rerun computes only what is
-    missing. With `cut`, the cut-sky statistics (``downstream.cmb.cut_sky``) instead of the full-sky ones."""
+    the run stops, so a failed or interrupted run keeps every chunk of maps that finished); a rerun
+    computes only what is missing. With `cut`, the cut-sky statistics (``downstream.cmb.cut_sky``) instead of the full-sky ones."""
     maps = sweep_maps(cache)
     names = STATISTICS if cut is None else CUT_SKY_STATISTICS
     recorded = json.dumps(config.to_dict() if cut is None else {"scattering": config.to_dict(), "cut_sky": cut.to_dict()})
@@ -144,15 +145,20 @@ def map_statistics_table(cache: str, config: ScatteringConfig, workers: int | No
     todo = [str(s) for s, label in zip(maps.sources, maps.labels) if label >= 0 and str(s) not in known]
     chunks = [todo[i : i + 16] for i in range(0, len(todo), 16)]
     saved = time.monotonic()
+
+    def keep(chunk: tuple[str, ...], values: list[dict[str, np.ndarray]]) -> None:
+        nonlocal saved
+        known.update(zip(chunk, values))
+        if time.monotonic() - saved > SAVE_EVERY_SECONDS:
+            _save_statistics(store, recorded, known, names)
+            saved = time.monotonic()
+
     try:
         with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = pool.map(_chunk, chunks, [config] * len(chunks), [cut] * len(chunks))
-            for chunk, values in tqdm(zip(chunks, results), total=len(chunks), desc="map statistics", disable=not progress):
-                known.update(zip(chunk, values))
-                if time.monotonic() - saved > SAVE_EVERY_SECONDS:
-                    _save_statistics(store, recorded, known, names)
-                    saved = time.monotonic()
-    finally:  # an interrupted run keeps what it computed
+            futures = {pool.submit(_chunk, chunk, config, cut): tuple(chunk) for chunk in chunks}
+            keep_finished(pool, futures, keep, lambda finished: tqdm(finished, total=len(chunks), desc="map statistics",
+                                                                      disable=not progress))
+    finally:  # a failed or interrupted run keeps every chunk that finished
         if known:
             _save_statistics(store, recorded, known, names)
     table = {}

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from downstream.cmb.experiment import CMBExperiment, run
-from downstream.cmb.methods import CLASSICAL, LEARNED, job_keys, run_learned
+from downstream.cmb.methods import CLASSICAL, LEARNED, RESULT_FIELDS, job_keys, run_learned
 
 REQUIRED = ("scattering_cnn", "scattering_mlp", "scattering_cnn_modulus", "scattering_mlp_modulus", "lowres_cnn",
             "power_spectrum", "skewness", "kurtosis", "band_moments", "minkowski", "optimal_cubic")
 
 
 def _stable(metrics: dict) -> dict:
-    out = {k: v for k, v in metrics.items() if k not in ("seconds", "training_seconds")}
+    out = {k: v for k, v in metrics.items() if k not in ("seconds", "training_seconds", "trainings")}
     return json.loads(json.dumps(out, default=float))
 
 
@@ -103,12 +103,26 @@ def test_finished_trainings_are_kept_and_read_back(cut_sky_run):
     cache = metrics["cache"]
     job = ("scattering_mlp", 0, exp.f_values[0], sweep_maps(cache).pair(exp.f_values[0]))
     store, key = JobStore(f"{cache}.training"), job_keys(cache, [job], exp.epochs)[job[:3]]
-    record = store.load(key)
-    assert record is not None and set(record) >= {"maps", "predicted", "val_accuracy", "n_train"}
+    record = store.load(key, RESULT_FIELDS)
+    assert record is not None
     store.save(key, record | {"predicted": 1 - record["predicted"]})
-    (read_back,) = run_learned(cache, [job], exp.epochs, 1, progress=False).values()
-    assert np.array_equal(read_back["predicted"], 1 - record["predicted"])
+    try:
+        (read_back,) = run_learned(cache, [job], exp.epochs, 1, progress=False).values()
+    finally:
+        store.save(key, record)
+    assert read_back["read_back"] and np.array_equal(read_back["predicted"], 1 - record["predicted"])
     assert job_keys(cache, [job], exp.epochs + 1)[job[:3]] != key
+
+
+def test_a_rerun_reads_every_training_back_and_reports_the_same(cut_sky_run):
+    exp, first = cut_sky_run
+    second = run(exp, progress=False)
+    for metrics in (second, second["cut_sky"]):
+        assert metrics["trainings"]["read_back"] == metrics["trainings"]["jobs"] > 0
+    assert _stable(second) == _stable(first) | {"cut_sky": _stable(second)["cut_sky"]}
+    assert {k: v for k, v in second["cut_sky"].items() if k not in ("training_seconds", "trainings")} == \
+        {k: v for k, v in first["cut_sky"].items() if k not in ("training_seconds", "trainings")}
+    assert "trainings were read back from an interrupted earlier run" in (Path(exp.out_dir) / "report.md").read_text()
 
 
 def test_statistics_computed_before_a_failure_are_kept(cut_sky_run, tmp_path):

@@ -1,11 +1,18 @@
-"""Finished training jobs on disk (downstream.train.job_store): exact round trip, a record that
-cannot be read counts as absent, and the key changes with every part of a job's identity."""
+"""Finished jobs kept (downstream.train.job_store): exact round trip on disk, a record that cannot
+be read or lacks a field counts as absent, the key changes with every part of a job's identity,
+and when one job fails every job that finished is still kept and the rest are cancelled."""
 
 from __future__ import annotations
 
-import numpy as np
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-from downstream.train.job_store import JobStore, job_key
+import numpy as np
+import pytest
+
+from downstream.train.job_store import JobStore, code_digest, job_key, keep_finished
+
+FIELDS = ("maps", "predicted", "val_accuracy", "epochs_run", "seconds")
 
 
 def test_a_record_reads_back_exactly(tmp_path):
@@ -13,7 +20,7 @@ def test_a_record_reads_back_exactly(tmp_path):
     result = {"maps": np.array([3, 1, 4]), "predicted": np.array([0, 1, 1], dtype=np.int8), "val_accuracy": 0.75,
               "epochs_run": 12, "seconds": 1.5}
     store.save("k", result)
-    back = store.load("k")
+    back = store.load("k", FIELDS)
     assert set(back) == set(result) and not list((tmp_path / "training").glob(".*"))  # no temporary file left
     for name in ("maps", "predicted"):
         assert back[name].dtype == result[name].dtype and np.array_equal(back[name], result[name])
@@ -23,10 +30,14 @@ def test_a_record_reads_back_exactly(tmp_path):
 
 def test_a_missing_or_damaged_record_is_absent(tmp_path):
     store = JobStore(tmp_path)
-    assert store.load("nothing") is None
+    assert store.load("nothing", FIELDS) is None
     (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 truncated")
     (tmp_path / "empty.npz").write_bytes(b"")
-    assert store.load("cut") is None and store.load("empty") is None
+    with open(tmp_path / "array.npz", "wb") as file:
+        np.save(file, np.zeros(3))  # a bare array, not a record
+    store.save("partial", {"maps": np.arange(3)})
+    assert all(store.load(key, FIELDS) is None for key in ("cut", "empty", "array", "partial"))
+    assert store.load("partial", ("maps",)) is not None
 
 
 def test_the_key_depends_on_every_part_of_the_identity():
@@ -35,3 +46,22 @@ def test_the_key_depends_on_every_part_of_the_identity():
             job_key({**identity, "train": {"epochs": 4, "seed": 0}})}
     assert len(keys) == 4
     assert job_key(dict(reversed(identity.items()))) == job_key(identity)  # not the order of the keys
+    assert len(code_digest()) == 64
+
+
+def _job(i: int) -> int:
+    time.sleep(0.02)
+    if i == 1:
+        raise ValueError("job 1 failed")
+    return i * i
+
+
+def test_when_a_job_fails_the_finished_ones_are_kept_and_the_rest_cancelled():
+    kept = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        futures = {pool.submit(_job, i): i for i in range(10)}
+        with pytest.raises(ValueError, match="^job 1 failed$"):
+            keep_finished(pool, futures, kept.__setitem__)
+    finished = {i for future, i in futures.items() if future.done() and not future.cancelled() and future.exception() is None}
+    assert 0 in kept and 1 not in kept and set(kept) == finished and all(kept[i] == i * i for i in kept)
+    assert sum(future.cancelled() for future in futures) >= 7  # at most job 2 had started when job 1 failed
