@@ -214,13 +214,10 @@ def _comparisons(metrics: dict) -> list[str]:
     return lines
 
 
-def _read_back(metrics: dict) -> str:
-    """The note on trainings a resumed run read back (their time is not in its totals)."""
-    trainings = metrics.get("trainings", {"read_back": 0})
-    if not trainings["read_back"]:
-        return ""
-    return (f" ({trainings['read_back']} of the {trainings['jobs']} trainings were read back from an interrupted earlier run "
-            "and their time is not in these totals)")
+def _read_back(trainings: dict) -> str:
+    """The note on trainings a resumed run read back: their time is not in its totals."""
+    return (f" ({trainings['read_back']} of the {trainings['jobs']} trainings were read back from an interrupted earlier "
+            "run and their time is not in these totals)") if trainings["read_back"] else ""
 
 
 def write_report(exp, metrics: dict, out: Path, cl: np.ndarray) -> None:
@@ -262,7 +259,7 @@ low l, shown to place the amplitudes, not as a constraint. Planck 2018 measured 
   T -> -T), so they see this f only at second order; the sign-aware channels (`signed_square`, `cross`,
   docs/scattering.md section 7) are odd in the map. The modulus-only methods use the modulus channels of the same cache.
 - Time on this machine: maps + scattering + statistics {seconds['maps_scattering_statistics'] / 60:.1f} min, training and
-  classical fits {seconds['training_and_classical'] / 60:.1f} min, total {seconds['total'] / 60:.1f} min{_read_back(metrics)}.
+  classical fits {seconds['training_and_classical'] / 60:.1f} min, total {seconds['total'] / 60:.1f} min{_read_back(metrics['trainings'])}.
 
 ## f95: the amplitude at which each method reaches 95 % test accuracy
 
