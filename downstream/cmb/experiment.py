@@ -84,7 +84,8 @@ def _accuracy_rows(f: float, method: str, runs: list[dict]) -> dict:
     return {"f": f, "method": method, "accuracy": float(np.mean(accuracies)),
             "accuracy_std": float(np.std(accuracies, ddof=1)) if len(runs) > 1 else 0.0,
             "accuracy_seeds": accuracies, "n_test": int(len(runs[0]["maps"])), "n_train": int(runs[0]["n_train"]),
-            "n_seeds": len(runs), **({"val_accuracy": float(np.mean([r["val_accuracy"] for r in runs]))} if "val_accuracy" in runs[0] else {})}
+            "n_seeds": len(runs), **({"val_accuracy": float(np.mean([r["val_accuracy"] for r in runs])),
+                                      "val_accuracy_seeds": [float(r["val_accuracy"]) for r in runs]} if "val_accuracy" in runs[0] else {})}
 
 
 def _f95(exp: CMBExperiment, results: dict[str, dict[float, list[dict]]], rng: np.random.Generator) -> dict:

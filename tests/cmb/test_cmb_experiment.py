@@ -69,6 +69,8 @@ def test_tiny_benchmark_end_to_end_on_full_and_cut_sky(cut_sky_run):
     assert {(r["method"], r["f"]) for r in rows} == {(m, f) for m in saved["f95"] for f in exp.f_values}
     assert all(r["n_test"] == 6 for r in rows)  # 3 test maps per class (15 % of 24), the same at every f
     assert all(r["n_seeds"] == (2 if r["method"] in LEARNED else 1) for r in rows)
+    assert all(len(r["val_accuracy_seeds"]) == 2 and r["val_accuracy"] == pytest.approx(np.mean(r["val_accuracy_seeds"]))
+               for r in rows if r["method"] in LEARNED)
     assert saved["maps"] == {"gaussian": 24, "non_gaussian_per_f": 24, "split_per_class": {"train": 17, "val": 4, "test": 3}}
     sky = saved["cut_sky"]
     assert set(sky["f95"]) == set(CUT_SKY_LEARNED) | set(CUT_SKY_CLASSICAL)
