@@ -110,8 +110,8 @@ def synthesis_floor(st: ScatteringTransform, alm: np.ndarray, nthreads: int, rep
     rows = []
     for grid_pass in st.plan.passes:
         signal = truncate(alm, st.config.L, grid_pass.L_wavelet)
-        seconds = best_time(lambda: ring_grid_synthesis(signal, grid_pass.L_wavelet, *grid_pass.grid, nthreads=nthreads), repeats)
         values = ring_grid_synthesis(signal, grid_pass.L_wavelet, *grid_pass.grid, nthreads=nthreads)
+        seconds = best_time(lambda: ring_grid_synthesis(signal, grid_pass.L_wavelet, *grid_pass.grid, nthreads=nthreads), repeats)
         outputs = [st.plan.nodes[i].L_out for i in grid_pass.nodes] + [st.config.L0] * len(grid_pass.odd_channels)
         quadrature = {L_out: best_time(lambda: ring_grid_analysis(values, L_out, nthreads=nthreads), repeats) for L_out in set(outputs)}
         rows.append({"scale": grid_pass.scale, "L_wavelet": grid_pass.L_wavelet, "grid": list(grid_pass.grid),

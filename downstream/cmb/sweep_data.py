@@ -11,6 +11,7 @@ at its full bandlimit) and kept beside the cache, resumably.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import multiprocessing
 import os
@@ -29,6 +30,7 @@ from downstream.cmb.statistics import STATISTICS, cut_sky_statistics, map_statis
 from downstream.data.index import read_cache_index
 from downstream.train.job_store import keep_finished
 from pipeline.cmb import CMBDatasetConfig, generate_dataset
+from pipeline.cmb.dataset import write_atomic
 from pipeline.cmb.plan import MANIFEST_COLUMNS
 from pipeline.cmb.spectra import load_cl
 from pipeline.io.inputs import expand_inputs
@@ -119,11 +121,10 @@ def _chunk(sources: list[str], config: ScatteringConfig, cut: CutSky | None) -> 
 
 def _save_statistics(store: Path, recorded: str, known: dict[str, dict[str, np.ndarray]], names: tuple[str, ...]) -> None:
     """Write every map's statistics to `store` atomically (a temporary file renamed)."""
-    sources = sorted(known)
-    tmp = store.with_name(store.name + ".tmp.npz")
-    np.savez(tmp, version=STATISTICS_VERSION, config=recorded, sources=np.array(sources),
+    sources, buffer = sorted(known), io.BytesIO()
+    np.savez(buffer, version=STATISTICS_VERSION, config=recorded, sources=np.array(sources),
              **{name: np.stack([known[s][name] for s in sources]) for name in names})
-    os.replace(tmp, store)
+    write_atomic(store, buffer.getvalue())
 
 
 def map_statistics_table(cache: str, config: ScatteringConfig, workers: int | None, progress: bool,

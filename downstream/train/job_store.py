@@ -15,14 +15,16 @@ of computing them again.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor, Future, as_completed
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.cmb.dataset import write_atomic
 
 JOB_STORE_VERSION = 1
 CODE_PACKAGES = ("downstream.data", "downstream.nn", "downstream.train")
@@ -72,9 +74,9 @@ class JobStore:
     def save(self, key: str, result: dict) -> None:
         """Write the result of job `key` (values: numbers or numeric arrays) atomically."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / f".{key}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, **{name: np.asarray(value) for name, value in result.items()})
-        os.replace(tmp, self._path(key))
+        buffer = io.BytesIO()
+        np.savez(buffer, **{name: np.asarray(value) for name, value in result.items()})
+        write_atomic(self._path(key), buffer.getvalue())
 
 
 def keep_finished(pool: Executor, futures: dict[Future, Hashable], keep: Callable[[Hashable, object], None],
