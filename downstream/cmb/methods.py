@@ -18,17 +18,21 @@ from downstream.cmb.sweep_data import SweepMaps
 from downstream.train.config import TrainConfig
 from downstream.train.job_store import JobStore, job_key, keep_finished
 
+CNN = {"model": "cnn", "augment": True, "input_means": True, "head_norm": True}
+MLP = {"model": "invariant_mlp", "head_norm": True}
 LEARNED = {
-    "scattering_cnn": {"model": "cnn", "augment": True},
-    "scattering_mlp": {"model": "invariant_mlp"},
-    "scattering_cnn_modulus": {"model": "cnn", "augment": True, "kinds": ("modulus",)},
-    "scattering_mlp_modulus": {"model": "invariant_mlp", "kinds": ("modulus",)},
-    "lowres_cnn": {"model": "cnn", "augment": True, "max_depth": 0, "kinds": ("modulus",)},
-    "scattering_mlp_signed_square": {"model": "invariant_mlp", "kinds": ("modulus", "signed_square")},
-    "scattering_mlp_cross": {"model": "invariant_mlp", "kinds": ("modulus", "cross")},
+    "scattering_cnn": CNN,
+    "scattering_mlp": MLP,
+    "scattering_cnn_modulus": CNN | {"kinds": ("modulus",)},
+    "scattering_mlp_modulus": MLP | {"kinds": ("modulus",)},
+    "lowres_cnn": CNN | {"max_depth": 0, "kinds": ("modulus",)},
+    "scattering_mlp_signed_square": MLP | {"kinds": ("modulus", "signed_square")},
+    "scattering_mlp_cross": MLP | {"kinds": ("modulus", "cross")},
 }
 """Learned methods: options of the TrainConfig each is trained with (the default sign-aware
-scattering is every kind of the cache; the last two are the ablation of the odd kinds)."""
+scattering is every kind of the cache; the last two are the ablation of the odd kinds). The CNNs'
+heads also read the input channels' means (``ModelConfig.input_means``), on the full sky; every
+network's head batch-normalises its invariants (``ModelConfig.head_norm``)."""
 CLASSICAL = ("power_spectrum", "skewness", "kurtosis", "band_moments", "minkowski", "optimal_cubic",
              "scattering_linear", "scattering_linear_modulus")
 """Methods fitted by ``downstream.cmb.classical``; the last two are the scattering invariants
@@ -37,8 +41,9 @@ read linearly: the mean over the sphere of every channel (all kinds, or the modu
 
 def train_config(method: str, seed: int, epochs: int, L0: int, masked: bool = False) -> TrainConfig:
     """The method's options; CNN blocks keep the cache's bandlimit L0; on a masked cache without
-    rotation augmentation (a fixed mask is not rotation-invariant: docs/masks.md section 4)."""
-    options = LEARNED[method] | ({"augment": False} if masked else {})
+    rotation augmentation (a fixed mask is not rotation-invariant: docs/masks.md section 4) and
+    without the input means (they would include the contaminated sky)."""
+    options = LEARNED[method] | ({"augment": False, "input_means": False} if masked else {})
     return replace(TrainConfig(epochs=epochs, in_memory=True, threads=1, seed=seed), **options).at_input_bandlimit(L0)
 
 

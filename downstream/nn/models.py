@@ -47,6 +47,15 @@ class ModelConfig:
     set after construction, or each item's own passed with it; :class:`RotationInvariants`).
     regions_per_item: each item's region comes with it (a cache with per-map masks): the model
     refuses to run without them.
+    input_means: the CNN's head also reads the mean of every normalised input channel (its degree-0
+    fragment, exactly invariant), as Clebsch-Gordan nets read the degree-0 fragment of every layer
+    (Kondor, Lin & Trivedi, NeurIPS 2018, arXiv:1806.09231): the channel means then reach the head
+    linearly instead of through every block. Full sky only: on a masked cache the means would
+    include the contaminated sky.
+    head_norm: the head starts with batch normalisation of its invariants (Ioffe & Szegedy, ICML 2015,
+    arXiv:1502.03167): a per-feature affine map, so still invariant; without it the CNN's
+    uncentred log power spectra can silence every hidden unit of the head in the first steps.
+    Checkpoints written without input_means or head_norm load with them False.
     """
 
     kind: str
@@ -60,6 +69,8 @@ class ModelConfig:
     hidden: int = 32
     masked_pooling: bool = False
     regions_per_item: bool = False
+    input_means: bool = False
+    head_norm: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -70,6 +81,10 @@ class ModelConfig:
             raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {self.kind!r}")
         if min(self.n_paths, self.L0, self.hidden, *self.channels) < 1 or self.n_classes < 2:
             raise ValueError(f"sizes must be positive and n_classes >= 2: {self}")
+        if self.input_means and self.kind != "cnn":
+            raise ValueError("input_means applies to the cnn only (the invariant MLP reads every input invariant)")
+        if self.input_means and self.masked_pooling:
+            raise ValueError("input_means needs a full-sky cache: the whole-sphere means of a masked cache's channels include the contaminated sky")
         if self.kind == "cnn" and not self.channels:
             raise ValueError("the cnn needs at least one block (channels must not be empty)")
         if len(self.bandlimits) != len(self.channels) or any(
@@ -89,11 +104,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        return cls(**data)
+        return cls(**({"input_means": False, "head_norm": False} | data))
 
 
-def _head(n_in: int, hidden: int, n_classes: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+def _head(n_in: int, config: ModelConfig) -> nn.Sequential:
+    norm = [nn.BatchNorm1d(n_in)] if config.head_norm else []
+    return nn.Sequential(*norm, nn.Linear(n_in, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.n_classes))
 
 
 class InvariantMLP(nn.Module):
@@ -106,7 +122,7 @@ class InvariantMLP(nn.Module):
         self.normalize = HarmonicNormalization(config.n_paths, config.L0)
         self.invariants = RotationInvariants(config.pooled_bandlimit, masked=config.masked_pooling, channels=config.n_paths,
                                              per_item=config.regions_per_item)
-        self.head = _head(self.invariants.n_features(config.n_paths), config.hidden, config.n_classes)
+        self.head = _head(self.invariants.n_features(config.n_paths), config)
 
     def forward(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, n_classes); `region`: each item's region to pool over (masked pooling, :class:`RotationInvariants`)."""
@@ -120,7 +136,7 @@ class SphericalCNN(nn.Module):
     """Generalized spherical CNN: normalisation, then per block an exactly equivariant
     :class:`HarmonicLinear` (at the block's input bandlimit) and an approximately equivariant
     :class:`S2Activation` (to the block's output bandlimit), then :class:`RotationInvariants` of the
-    last feature map and an MLP head."""
+    last feature map (with `input_means`, also the input channels' means) and an MLP head."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -132,19 +148,28 @@ class SphericalCNN(nn.Module):
             S2Activation(L, L_out, config.oversampling, config.activation) for L, L_out in zip(L_in, config.bandlimits)
         )
         self.invariants = RotationInvariants(config.pooled_bandlimit, masked=config.masked_pooling, per_item=config.regions_per_item)
-        self.head = _head(self.invariants.n_features(config.channels[-1]), config.hidden, config.n_classes)
+        n_skip = config.n_paths if config.input_means else 0
+        self.head = _head(self.invariants.n_features(config.channels[-1]) + n_skip, config)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The equivariant feature maps (B, C_i, L_i**2) after each block."""
-        maps, x = [], self.normalize(x)
+        return self._blocks(self.normalize(x))
+
+    def _blocks(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = []
         for linear, activation in zip(self.linears, self.activations):
             x = activation(linear(x))
             maps.append(x)
         return maps
 
     def pooled(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
-        """The rotation invariants fed to the head (B, n_features), over each item's `region` if given."""
-        return self.invariants(self.features(x)[-1], region)
+        """The rotation invariants fed to the head (B, n_features), over each item's `region` if given
+        (the input means, with `input_means`, are over the whole sphere)."""
+        x = self.normalize(x)
+        pooled = self.invariants(self._blocks(x)[-1], region)
+        if not self.config.input_means:
+            return pooled
+        return torch.cat([pooled, x[..., 0] / math.sqrt(4.0 * math.pi)], dim=-1)
 
     def forward(self, x: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.pooled(x, region))

@@ -49,6 +49,8 @@ def _string_list(ctx, param, value):
 @click.option("--oversampling", type=float, help="Grid bandlimit / signal bandlimit of each nonlinearity [2].")
 @click.option("--activation", type=click.Choice(sorted(ACTIVATIONS)), help="Pointwise nonlinearity [relu].")
 @click.option("--hidden", type=int, help="Width of the classifier head [32].")
+@click.option("--input-means/--no-input-means", default=None, help="The CNN's head also reads the input channels' means [no].")
+@click.option("--head-norm/--no-head-norm", default=None, help="Batch-normalise the invariants fed to the head [no].")
 @click.option("--epochs", type=int, help="Maximum number of epochs [30].")
 @click.option("--batch-size", type=int, help="Training batch size [32].")
 @click.option("--lr", type=float, help="AdamW learning rate [3e-3].")

@@ -34,7 +34,7 @@ class TrainConfig:
         scattering alone, without the sign-aware channels; cache_format.md).
     fields: use only the cache channels from these fields (``path_fields``, e.g. ["T"] or
         ["E", "B", "Q+iU"]; None: all).
-    channels, bandlimits, oversampling, activation, hidden: see :class:`ModelConfig`.
+    channels, bandlimits, oversampling, activation, hidden, input_means, head_norm: see :class:`ModelConfig`.
     epochs, patience: at most `epochs`; stop after `patience` epochs without a lower validation
         loss, keeping the best epoch's weights.
     fractions, split_seed: train/val/test fractions of the seeded, stratified split used when the
@@ -56,6 +56,8 @@ class TrainConfig:
     oversampling: float = 2.0
     activation: str = "relu"
     hidden: int = 32
+    input_means: bool = False
+    head_norm: bool = False
     epochs: int = 30
     batch_size: int = 32
     lr: float = 3e-3
@@ -151,7 +153,8 @@ class TrainConfig:
         try:
             return ModelConfig(self.model, n_paths, L0, n_classes, self.channels, self.bandlimits,
                                self.oversampling, self.activation, self.hidden, masked_pooling=masked,
-                               regions_per_item=per_item)
+                               regions_per_item=per_item, input_means=self.input_means,
+                               head_norm=self.head_norm)
         except ValueError as err:
             raise InputError(str(err)) from None
 

@@ -184,6 +184,14 @@ def _datasets(index: CacheIndex, config: TrainConfig, subset: np.ndarray | None,
     return datasets
 
 
+def _lone_last_batch(model: ModelConfig, n_maps: int, batch_size: int) -> bool:
+    """Whether training batches would end with a single map, which batch normalisation of the head
+    cannot take (the shuffled map left out changes every epoch)."""
+    if model.head_norm and n_maps < 2:
+        raise InputError("head_norm (batch normalisation of the head's inputs) needs at least 2 training maps")
+    return model.head_norm and n_maps % batch_size == 1
+
+
 def _cache_summary(index: CacheIndex) -> dict:
     return {"path": index.path, "config_hash": index.config_hash, "L0": index.L0, "n_paths": index.n_paths,
             "n_classes": index.n_classes, "paths": [list(p) for p in index.paths]}
@@ -219,7 +227,8 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
         model.normalize.set_statistics(*fit_normalization(batches, index.L0))
         model.to(device=device, dtype=DTYPES[config.dtype])
         loaders = {split: make_loader(ds, config.batch_size if split == "train" else EVAL_BATCH, shuffle=split == "train",
-                                      seed=config.seed, num_workers=config.num_workers)
+                                      seed=config.seed, num_workers=config.num_workers,
+                                      drop_last=_lone_last_batch(model_config, len(ds), config.batch_size) and split == "train")
                    for split, ds in datasets.items() if len(ds)}
         history = fit(model, loaders["train"], loaders["val"], config, device, progress)
         outputs = {split: predict(model, loaders[split], device) for split in ("val", "test") if split in loaders}

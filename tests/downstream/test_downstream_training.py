@@ -147,6 +147,7 @@ def test_commands(small_cache, tmp_path):
         ({"fractions": (0.5, 0.5)}, "fractions must be three"),
         ({"bandlimits": (8,), "channels": (4,)}, "bandlimits must be non-increasing from L0 = 4"),
         ({"kinds": ("phase",)}, r"kinds must be a non-empty subset of \['modulus', 'signed_square', 'cross'\] or null, got \['phase'\]"),
+        ({"model": "invariant_mlp", "input_means": True}, r"^input_means applies to the cnn only \(the invariant MLP reads every input invariant\)$"),
     ],
 )
 def test_bad_training_options(small_cache, options, message):
@@ -166,3 +167,27 @@ def test_at_input_bandlimit_keeps_every_cnn_block_at_l0_and_leaves_the_mlp_alone
     assert TrainConfig(model="cnn").at_input_bandlimit(16).model_config(3, 16, 2).bandlimits == (16, 16)
     assert TrainConfig(model="cnn").model_config(3, 16, 2).bandlimits == (8, 4)  # the default halves
     assert TrainConfig(model="invariant_mlp").at_input_bandlimit(16) == TrainConfig(model="invariant_mlp")
+
+
+def test_checkpoints_written_before_input_means_load_without_them(small_run):
+    from downstream.nn.models import ModelConfig
+
+    data = small_run.model.config.to_dict()
+    assert data.pop("input_means") is False and data.pop("head_norm") is False
+    assert ModelConfig.from_dict(data) == small_run.model.config
+    assert ModelConfig.from_dict(data | {"input_means": True, "head_norm": True}).head_norm
+
+
+def test_input_means_are_refused_on_a_masked_cache():
+    from downstream.nn.models import ModelConfig
+
+    with pytest.raises(ValueError, match=r"^input_means needs a full-sky cache: the whole-sphere means of a masked cache's channels include the contaminated sky$"):
+        ModelConfig("cnn", 3, 8, 2, masked_pooling=True, input_means=True)
+
+
+@pytest.mark.parametrize("model", ["cnn", "invariant_mlp"])
+def test_a_batch_normalised_head_trains_when_the_last_batch_would_hold_one_map(small_cache, model):
+    """28 training maps in batches of 27: the lone map that batch normalisation cannot take is left out."""
+    result = train(small_cache, TrainConfig(model=model, channels=(4,), epochs=2, batch_size=27, head_norm=True, threads=1), progress=False)
+    assert isinstance(result.model.head[0], torch.nn.BatchNorm1d) and result.metrics["splits"]["train"] == 28
+    assert result.model.head[0].num_batches_tracked == 2  # one batch per epoch
