@@ -21,8 +21,9 @@ import zarr
 
 from downstream.cmb.cut_sky import CUT_SKY_CLASSICAL, CUT_SKY_LEARNED, CutSky, cut_sky_grid
 from downstream.cmb.detection import f95_with_interval
+from downstream.cmb.figures import write_figures
 from downstream.cmb.methods import CLASSICAL, LEARNED, feature_tables, run_classical, run_learned
-from downstream.cmb.report import write_figures, write_report
+from downstream.cmb.report import write_report
 from downstream.cmb.sweep_data import SweepMaps, map_statistics_table, scatter_sweep, sweep_manifest, sweep_maps
 from downstream.data.index import read_cache_index
 from pipeline.cmb import CMBDatasetConfig
