@@ -228,7 +228,7 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
         model.to(device=device, dtype=DTYPES[config.dtype])
         loaders = {split: make_loader(ds, config.batch_size if split == "train" else EVAL_BATCH, shuffle=split == "train",
                                       seed=config.seed, num_workers=config.num_workers,
-                                      drop_last=_lone_last_batch(model_config, len(ds), config.batch_size) and split == "train")
+                                      drop_last=split == "train" and _lone_last_batch(model_config, len(ds), config.batch_size))
                    for split, ds in datasets.items() if len(ds)}
         history = fit(model, loaders["train"], loaders["val"], config, device, progress)
         outputs = {split: predict(model, loaders[split], device) for split in ("val", "test") if split in loaders}

@@ -191,3 +191,14 @@ def test_a_batch_normalised_head_trains_when_the_last_batch_would_hold_one_map(s
     result = train(small_cache, TrainConfig(model=model, channels=(4,), epochs=2, batch_size=27, head_norm=True, threads=1), progress=False)
     assert isinstance(result.model.head[0], torch.nn.BatchNorm1d) and result.metrics["splits"]["train"] == 28
     assert result.model.head[0].num_batches_tracked == 2  # one batch per epoch
+
+
+def test_a_batch_normalised_head_needs_two_training_maps_but_not_two_validation_maps(small_cache):
+    from downstream.data.index import read_cache_index, select_maps
+
+    index, config = read_cache_index(small_cache), TrainConfig(channels=(4,), epochs=1, head_norm=True, threads=1)
+    train_maps, val_maps = (select_maps(index, split, config.fractions, config.split_seed) for split in ("train", "val"))
+    with pytest.raises(InputError, match=r"^head_norm \(batch normalisation of the head's inputs\) needs at least 2 training maps$"):
+        train(small_cache, config, progress=False, maps=np.concatenate([train_maps[:1], val_maps]))
+    result = train(small_cache, config, progress=False, maps=np.concatenate([train_maps[:2], val_maps[:1]]))
+    assert result.metrics["splits"] == {"train": 2, "val": 1, "test": 0}
