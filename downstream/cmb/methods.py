@@ -31,8 +31,8 @@ LEARNED = {
 }
 """Learned methods: options of the TrainConfig each is trained with (the default sign-aware
 scattering is every kind of the cache; the last two are the ablation of the odd kinds). The CNNs'
-heads also read the input channels' means (``ModelConfig.input_means``), on the full sky; every
-network's head batch-normalises its invariants (``ModelConfig.head_norm``)."""
+heads also read the input channels' means (``ModelConfig.input_means``), and every network's head
+batch-normalises its invariants (``ModelConfig.head_norm``), on the full sky."""
 CLASSICAL = ("power_spectrum", "skewness", "kurtosis", "band_moments", "minkowski", "optimal_cubic",
              "scattering_linear", "scattering_linear_modulus")
 """Methods fitted by ``downstream.cmb.classical``; the last two are the scattering invariants
@@ -40,10 +40,11 @@ read linearly: the mean over the sphere of every channel (all kinds, or the modu
 
 
 def train_config(method: str, seed: int, epochs: int, L0: int, masked: bool = False) -> TrainConfig:
-    """The method's options; CNN blocks keep the cache's bandlimit L0; on a masked cache without
-    rotation augmentation (a fixed mask is not rotation-invariant: docs/masks.md section 4) and
-    without the input means (they would include the contaminated sky)."""
-    options = LEARNED[method] | ({"augment": False, "input_means": False} if masked else {})
+    """The method's options; CNN blocks keep the cache's bandlimit L0. On a masked cache: no rotation
+    augmentation (a fixed mask is not rotation-invariant: docs/masks.md section 4), no input means
+    (they would include the contaminated sky), no head normalisation (it raised the validation loss
+    on the cut sky: docs/cmb-experiment.md section 5)."""
+    options = LEARNED[method] | ({"augment": False, "input_means": False, "head_norm": False} if masked else {})
     return replace(TrainConfig(epochs=epochs, in_memory=True, threads=1, seed=seed), **options).at_input_bandlimit(L0)
 
 

@@ -91,6 +91,16 @@ def test_a_cut_sky_needs_a_grid_with_quadrature_weights(tmp_path):
         replace(_tiny(tmp_path), grid="mw", cut_sky=CutSky())
 
 
+def test_networks_on_a_masked_cache_drop_augmentation_input_means_and_head_normalisation():
+    from downstream.cmb.methods import train_config
+
+    for method in LEARNED:
+        full, cut = train_config(method, 0, 5, 16), train_config(method, 0, 5, 16, masked=True)
+        assert full.head_norm and full.input_means == full.augment == (full.model == "cnn")
+        assert not (cut.head_norm or cut.input_means or cut.augment)
+        assert full.to_dict() | {"augment": False, "input_means": False, "head_norm": False} == cut.to_dict()
+
+
 def test_finished_trainings_are_kept_and_read_back(cut_sky_run):
     """Each learned job's result is stored by a key of everything it depends on; a rerun reads it
     back instead of training (here a record altered on disk is what comes back), and a job that
