@@ -173,7 +173,7 @@ def run(exp: CMBExperiment, progress: bool = True) -> dict:
     if exp.cut_sky is not None:
         metrics["cut_sky"] = _cut_sky(exp, manifest, maps, progress)
     cut_done = time.perf_counter()
-    write_figures(exp, cache, metrics, out)
+    write_figures(cache, metrics, out)
     metrics["seconds"] = {"maps_scattering_statistics": prepared - start, "training_and_classical": trained - prepared,
                           "cut_sky": cut_done - trained, "total": time.perf_counter() - start}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))

@@ -96,7 +96,7 @@ def plot_full_vs_cut_sky(metrics: dict, path: Path) -> None:
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def write_figures(exp, cache: str, metrics: dict, out: Path) -> None:
+def write_figures(cache: str, metrics: dict, out: Path) -> None:
     index = read_cache_index(cache)
     plot_example_maps(index, out / "example_maps.png")
     plot_scattering_maps(index, out / "scattering_maps.png")

@@ -72,7 +72,7 @@ Each scattering channel is trusted only where its propagated contamination is be
 (docs/masks.md): valid sky per channel {100 * fractions.min():.1f} - {100 * fractions.max():.1f} % (median
 {100 * float(np.median(fractions)):.1f} %; {cut['channels_without_valid_region']} channels without a valid region). The MLP pools each
 channel over its own valid region, the CNN over the region where every channel it reads is valid ({100 * cut['common_valid_fraction']:.2f} % of
-the sky for all channels), both without rotation augmentation; the linear read-out uses each channel's mean over its valid region; the power spectrum is the masked map's pseudo-spectrum; skewness and kurtosis are over the
+the sky for all channels), both without rotation augmentation, input means or head normalisation (section 5 of docs/cmb-experiment.md); the linear read-out uses each channel's mean over its valid region; the power spectrum is the masked map's pseudo-spectrum; skewness and kurtosis are over the
 observed pixels. Band moments, Minkowski functionals and the optimal cubic estimator are not run on the cut sky.
 
 | method | f95 full sky (interval) | f95 cut sky (interval) |
@@ -120,7 +120,7 @@ def _comparisons(metrics: dict) -> list[str]:
 
 def _read_back(trainings: dict) -> str:
     """The note on trainings a resumed run read back: their time is not in its totals."""
-    return (f" ({trainings['read_back']} of the {trainings['jobs']} trainings were read back from an interrupted earlier "
+    return (f" ({trainings['read_back']} of the {trainings['jobs']} trainings were read back from an earlier "
             "run and their time is not in these totals)") if trainings["read_back"] else ""
 
 
@@ -159,7 +159,7 @@ low l, shown to place the amplitudes, not as a constraint. Planck 2018 measured 
   (by seed), so **{n_test} test maps at every f**. Learned methods train on {learned_train} maps (train split) and stop early on
   the val split; classical ones fit on train + val ({by['skewness', fs[0]]['n_train']} maps) with the penalty chosen by 5-fold
   cross-validation on them. Learned methods: {exp.n_seeds} training seeds each (mean +- standard deviation over seeds);
-  heads batch-normalise their invariants, and the CNNs' heads also read the input channels' means (docs/cmb-experiment.md section 5).
+  on the full sky heads batch-normalise their invariants, and the CNNs' heads also read the input channels' means (docs/cmb-experiment.md section 5).
 - Scattering: {metrics['scattering']}. Modulus scattering coefficients of depth >= 1 are even in the map (unchanged by
   T -> -T), so they see this f only at second order; the sign-aware channels (`signed_square`, `cross`,
   docs/scattering.md section 7) are odd in the map. The modulus-only methods use the modulus channels of the same cache.

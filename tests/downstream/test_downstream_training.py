@@ -127,9 +127,12 @@ def test_commands(small_cache, tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"channels": [4], "epochs": 5, "threads": 1}))
     runner = CliRunner()
-    result = runner.invoke(train_command, [small_cache, "-o", str(tmp_path / "out"), "--config", str(config), "--epochs", "1", "--no-progress"])
+    result = runner.invoke(train_command, [small_cache, "-o", str(tmp_path / "out"), "--config", str(config), "--epochs", "1", "--no-progress",
+                                           "--head-norm", "--input-means"])
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["epochs_run"] == 1  # option overrides file
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["epochs_run"] == 1  # option overrides file
+    assert saved["model"]["head_norm"] and saved["model"]["input_means"]
     result = runner.invoke(evaluate_command, [str(tmp_path / "out" / "checkpoint.pt"), small_cache, "--split", "val"])
     assert result.exit_code == 0 and json.loads(result.output)["n"] == 6, result.output
     missing = runner.invoke(train_command, [str(tmp_path / "none.zarr"), "-o", str(tmp_path / "x")])
@@ -147,6 +150,7 @@ def test_commands(small_cache, tmp_path):
         ({"fractions": (0.5, 0.5)}, "fractions must be three"),
         ({"bandlimits": (8,), "channels": (4,)}, "bandlimits must be non-increasing from L0 = 4"),
         ({"kinds": ("phase",)}, r"kinds must be a non-empty subset of \['modulus', 'signed_square', 'cross'\] or null, got \['phase'\]"),
+        ({"head_norm": True, "batch_size": 1}, r"^head_norm \(batch normalisation of the head's inputs\) needs batch_size >= 2, got 1$"),
         ({"model": "invariant_mlp", "input_means": True}, r"^input_means applies to the cnn only \(the invariant MLP reads every input invariant\)$"),
     ],
 )
@@ -186,11 +190,18 @@ def test_input_means_are_refused_on_a_masked_cache():
 
 
 @pytest.mark.parametrize("model", ["cnn", "invariant_mlp"])
-def test_a_batch_normalised_head_trains_when_the_last_batch_would_hold_one_map(small_cache, model):
-    """28 training maps in batches of 27: the lone map that batch normalisation cannot take is left out."""
-    result = train(small_cache, TrainConfig(model=model, channels=(4,), epochs=2, batch_size=27, head_norm=True, threads=1), progress=False)
+def test_a_batch_normalised_head_trains_when_the_last_batch_would_hold_one_map(small_cache, model, tmp_path):
+    """28 training maps in batches of 27: the lone map that batch normalisation cannot take is left
+    out. The checkpoint brings back the head's running statistics and the input means."""
+    config = TrainConfig(model=model, channels=(4,), epochs=2, batch_size=27, head_norm=True, input_means=model == "cnn", threads=1)
+    result = train(small_cache, config, tmp_path, progress=False)
     assert isinstance(result.model.head[0], torch.nn.BatchNorm1d) and result.metrics["splits"]["train"] == 28
-    assert result.model.head[0].num_batches_tracked == 2  # one batch per epoch
+    assert result.model.head[0].num_batches_tracked == result.metrics["best_epoch"]  # one batch per epoch, best epoch kept
+    model_back, _ = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert model_back.config == result.model.config and not model_back.training
+    loader = make_loader(open_split(small_cache, "all"), 16, shuffle=False)
+    expected, _ = predict(result.model, loader, torch.device("cpu"))
+    torch.testing.assert_close(predict(model_back, loader, torch.device("cpu"))[0], expected, atol=0, rtol=0)
 
 
 def test_a_batch_normalised_head_needs_two_training_maps_but_not_two_validation_maps(small_cache):
