@@ -93,11 +93,11 @@ class TrainConfig:
             raise InputError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.dtype not in DTYPES:
             raise InputError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
-        if self.head_norm and self.batch_size < 2:
-            raise InputError(f"head_norm (batch normalisation of the head's inputs) needs batch_size >= 2, got {self.batch_size}")
         for name in ("epochs", "batch_size", "hidden", "patience"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.head_norm and self.batch_size < 2:
+            raise InputError(f"head_norm (batch normalisation of the head's inputs) needs batch_size >= 2, got {self.batch_size}")
         if self.max_depth is not None and (not isinstance(self.max_depth, int) or self.max_depth < 0):
             raise InputError(f"max_depth must be an integer >= 0 or null, got {self.max_depth!r}")
         for name in ("num_workers", "threads"):

@@ -150,6 +150,7 @@ def test_commands(small_cache, tmp_path):
         ({"fractions": (0.5, 0.5)}, "fractions must be three"),
         ({"bandlimits": (8,), "channels": (4,)}, "bandlimits must be non-increasing from L0 = 4"),
         ({"kinds": ("phase",)}, r"kinds must be a non-empty subset of \['modulus', 'signed_square', 'cross'\] or null, got \['phase'\]"),
+        ({"head_norm": True, "batch_size": "32"}, r"^batch_size must be a positive integer, got '32'$"),
         ({"head_norm": True, "batch_size": 1}, r"^head_norm \(batch normalisation of the head's inputs\) needs batch_size >= 2, got 1$"),
         ({"model": "invariant_mlp", "input_means": True}, r"^input_means applies to the cnn only \(the invariant MLP reads every input invariant\)$"),
     ],
