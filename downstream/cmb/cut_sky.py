@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.cmb.dataset import write_atomic
 from pipeline.cmb.plan import map_grid, map_sidecar
 from pipeline.errors import InputError
+from pipeline.io.atomic import write_atomic
 from pipeline.sphere.grids import Grid
 from pipeline.sphere.masks import MASK_GRIDS, galactic_cut_and_holes, pixel_directions, random_directions
 

@@ -11,7 +11,6 @@ at its full bandlimit) and kept beside the cache, resumably.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import multiprocessing
 import os
@@ -30,9 +29,9 @@ from downstream.cmb.statistics import STATISTICS, cut_sky_statistics, map_statis
 from downstream.data.index import read_cache_index
 from downstream.train.job_store import keep_finished
 from pipeline.cmb import CMBDatasetConfig, generate_dataset
-from pipeline.cmb.dataset import write_atomic
 from pipeline.cmb.plan import MANIFEST_COLUMNS
 from pipeline.cmb.spectra import load_cl
+from pipeline.io.atomic import write_npz_atomic
 from pipeline.io.inputs import expand_inputs
 from pipeline.io.mask_files import MaskOptions
 from pipeline.io.readers import read_map
@@ -121,10 +120,9 @@ def _chunk(sources: list[str], config: ScatteringConfig, cut: CutSky | None) -> 
 
 def _save_statistics(store: Path, recorded: str, known: dict[str, dict[str, np.ndarray]], names: tuple[str, ...]) -> None:
     """Write every map's statistics to `store` atomically (a temporary file renamed)."""
-    sources, buffer = sorted(known), io.BytesIO()
-    np.savez(buffer, version=STATISTICS_VERSION, config=recorded, sources=np.array(sources),
-             **{name: np.stack([known[s][name] for s in sources]) for name in names})
-    write_atomic(store, buffer.getvalue())
+    sources = sorted(known)
+    write_npz_atomic(store, version=STATISTICS_VERSION, config=recorded, sources=np.array(sources),
+                     **{name: np.stack([known[s][name] for s in sources]) for name in names})
 
 
 def map_statistics_table(cache: str, config: ScatteringConfig, workers: int | None, progress: bool,

@@ -15,7 +15,6 @@ of computing them again.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor, Future, as_completed
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.cmb.dataset import write_atomic
+from pipeline.io.atomic import write_npz_atomic
 
 JOB_STORE_VERSION = 1
 CODE_PACKAGES = ("downstream.data", "downstream.nn", "downstream.train")
@@ -74,9 +73,7 @@ class JobStore:
     def save(self, key: str, result: dict) -> None:
         """Write the result of job `key` (values: numbers or numeric arrays) atomically."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        np.savez(buffer, **{name: np.asarray(value) for name, value in result.items()})
-        write_atomic(self._path(key), buffer.getvalue())
+        write_npz_atomic(self._path(key), **{name: np.asarray(value) for name, value in result.items()})
 
 
 def keep_finished(pool: Executor, futures: dict[Future, Hashable], keep: Callable[[Hashable, object], None],

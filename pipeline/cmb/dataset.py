@@ -23,9 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
-import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,18 +38,12 @@ from pipeline.cmb.plan import GENERATOR, MANIFEST_COLUMNS, CMBDatasetConfig, Map
 from pipeline.cmb.simulation import GAUSSIAN, NONGAUSSIAN, simulate_alm
 from pipeline.cmb.spectra import cmb_spectra
 from pipeline.errors import InputError
+from pipeline.io.atomic import write_atomic
 from pipeline.sphere.grids import HealpixGrid
 from pipeline.sphere.harmonic import alm_to_map
 
 if TYPE_CHECKING:
     from distributed import Client
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename: readers see the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
 
 def _healpix_fits_bytes(values: np.ndarray, nside: int) -> bytes:
     """A full-sky HEALPix RING map as FITS (Gorski et al. 2005 header conventions, as healpy writes)."""

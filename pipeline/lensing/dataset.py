@@ -33,9 +33,10 @@ import ducc0
 import numpy as np
 from dask.diagnostics import ProgressBar
 
-from pipeline.cmb.dataset import map_status, write_atomic
+from pipeline.cmb.dataset import map_status
 from pipeline.cmb.plan import assign_splits, map_seeds
 from pipeline.errors import InputError
+from pipeline.io.atomic import write_atomic
 from pipeline.lensing.simulation import CLASS_NAMES, GAUSSIAN, LOGNORMAL, convergence_alm, shear_maps
 from pipeline.lensing.spectra import LognormalModel, lensing_spectra
 
