@@ -118,7 +118,9 @@ def _evaluate(exp: CMBExperiment, cache: str, maps: SweepMaps, tables: dict[str,
         "f95": _f95(exp, results, np.random.default_rng(exp.seed)),
         "penalties": {m: {repr(f): results[m][f][0]["penalty"] for f in exp.f_values} for m in classical},
         "training_seconds": {m: float(np.mean([r["seconds"] for f in exp.f_values for r in results[m][f]])) for m in learned},
-        "trainings": {"jobs": len(trained), "read_back": sum(bool(r["read_back"]) for r in trained.values())},
+        "trainings": {"jobs": len(trained), "read_back": sum(bool(r["read_back"]) for r in trained.values()),
+                      "restarted": [{"method": m, "seed": s, "f": f, "attempts": int(r["attempts"])}
+                                    for (m, s, f), r in sorted(trained.items()) if r["attempts"] > 1]},
     }
 
 

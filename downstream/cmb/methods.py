@@ -18,8 +18,8 @@ from downstream.cmb.sweep_data import SweepMaps
 from downstream.train.config import TrainConfig
 from downstream.train.job_store import JobStore, job_key, keep_finished
 
-CNN = {"model": "cnn", "augment": True, "input_means": True, "head_norm": True}
-MLP = {"model": "invariant_mlp", "head_norm": True}
+CNN = {"model": "cnn", "augment": True, "input_means": True, "head_norm": True, "restarts": 2}
+MLP = {"model": "invariant_mlp", "head_norm": True, "restarts": 2}
 LEARNED = {
     "scattering_cnn": CNN,
     "scattering_mlp": MLP,
@@ -32,7 +32,9 @@ LEARNED = {
 """Learned methods: options of the TrainConfig each is trained with (the default sign-aware
 scattering is every kind of the cache; the last two are the ablation of the odd kinds). The CNNs'
 heads also read the input channels' means (``ModelConfig.input_means``), and every network's head
-batch-normalises its invariants (``ModelConfig.head_norm``), on the full sky."""
+batch-normalises its invariants (``ModelConfig.head_norm``), on the full sky. A network whose best
+validation loss is not 1 % below chance is trained again from up to two new initialisations, the
+lowest validation loss kept (``downstream.train.fitting``)."""
 CLASSICAL = ("power_spectrum", "skewness", "kurtosis", "band_moments", "minkowski", "optimal_cubic",
              "scattering_linear", "scattering_linear_modulus")
 """Methods fitted by ``downstream.cmb.classical``; the last two are the scattering invariants
@@ -48,7 +50,7 @@ def train_config(method: str, seed: int, epochs: int, L0: int, masked: bool = Fa
     return replace(TrainConfig(epochs=epochs, in_memory=True, threads=1, seed=seed), **options).at_input_bandlimit(L0)
 
 
-RESULT_FIELDS = ("maps", "predicted", "val_accuracy", "epochs_run", "seconds", "n_test", "n_train", "n_val")
+RESULT_FIELDS = ("maps", "predicted", "val_accuracy", "epochs_run", "seconds", "n_test", "n_train", "n_val", "attempts")
 """What a learned job returns (and what a stored job must hold to be read back)."""
 
 
@@ -62,7 +64,8 @@ def _learned_job(cache: str, method: str, seed: int, epochs: int, maps: np.ndarr
     labels = result.metrics["test"]
     return {"maps": test_maps, "predicted": predicted, "val_accuracy": result.metrics["val"]["accuracy"],
             "epochs_run": result.metrics["epochs_run"], "seconds": result.metrics["seconds"], "n_test": labels["n"],
-            "n_train": result.metrics["splits"]["train"], "n_val": result.metrics["splits"]["val"]}
+            "n_train": result.metrics["splits"]["train"], "n_val": result.metrics["splits"]["val"],
+            "attempts": len(result.metrics["attempts"])}
 
 
 def job_keys(cache: str, jobs: list[tuple[str, int, float, np.ndarray]], epochs: int) -> dict[tuple[str, int, float], str]:

@@ -124,6 +124,15 @@ def _read_back(trainings: dict) -> str:
             "run and their time is not in these totals)") if trainings["read_back"] else ""
 
 
+def _restarts(trainings: dict) -> str:
+    """Which trainings learned nothing at first and were restarted (``downstream.train.fitting``)."""
+    restarted = trainings.get("restarted", [])
+    listed = "; ".join(f"`{r['method']}` seed {r['seed']} f = {r['f']:g}: {r['attempts']} initialisations" for r in restarted)
+    return (f"A network whose best validation loss was not 1 % below chance was trained again from a new initialisation "
+            f"(at most twice; the lowest validation loss kept): {len(restarted)} of the {trainings['jobs']} trainings"
+            + (f" ({listed})." if restarted else "."))
+
+
 def write_report(exp, metrics: dict, out: Path, cl: np.ndarray) -> None:
     rows, f95 = metrics["accuracy_vs_f"], metrics["f95"]
     fs = sorted({r["f"] for r in rows})
@@ -160,6 +169,7 @@ low l, shown to place the amplitudes, not as a constraint. Planck 2018 measured 
   the val split; classical ones fit on train + val ({by['skewness', fs[0]]['n_train']} maps) with the penalty chosen by 5-fold
   cross-validation on them. Learned methods: {exp.n_seeds} training seeds each (mean +- standard deviation over seeds);
   on the full sky heads batch-normalise their invariants, and the CNNs' heads also read the input channels' means (docs/cmb-experiment.md section 5).
+  {_restarts(metrics['trainings'])}
 - Scattering: {metrics['scattering']}. Modulus scattering coefficients of depth >= 1 are even in the map (unchanged by
   T -> -T), so they see this f only at second order; the sign-aware channels (`signed_square`, `cross`,
   docs/scattering.md section 7) are odd in the map. The modulus-only methods use the modulus channels of the same cache.

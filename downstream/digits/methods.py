@@ -102,7 +102,8 @@ def _planar_job(images_path: str, maps: DigitMaps, job: Job) -> dict:
 
     from downstream.data.dataset import make_loader
     from downstream.digits.planar import ImageDataset, PlanarCNN, PlanarConfig, SphereRotationResampler
-    from downstream.train.training import EVAL_BATCH, fit, predict, reproducible
+    from downstream.train.fitting import fit, predict, reproducible
+    from downstream.train.training import EVAL_BATCH
 
     start = time.perf_counter()
     images = np.load(images_path, mmap_mode="r")

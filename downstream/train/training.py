@@ -11,19 +11,13 @@ augmentation; deterministic algorithms).
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from downstream.data.augment import RandomRotation
 from downstream.data.dataset import CacheDataset, make_loader
@@ -32,6 +26,15 @@ from downstream.nn.models import ModelConfig, build_model, n_parameters
 from downstream.nn.normalization import fit_normalization
 from downstream.train.checkpoint import load_checkpoint, save_checkpoint
 from downstream.train.config import DTYPES, TrainConfig, resolve_device
+from downstream.train.fitting import (
+    attempt_seed,
+    chance_loss,
+    classification_metrics,
+    fit,
+    learned_nothing,
+    predict,
+    reproducible,
+)
 from downstream.train.plots import plot_confusion, plot_learning_curves
 from pipeline.errors import InputError
 
@@ -48,99 +51,6 @@ class TrainResult:
     out_dir: Path | None
     predictions: dict[str, tuple[np.ndarray, np.ndarray]]
     """Per split evaluated: (map indices, predicted labels)."""
-
-
-@contextmanager
-def reproducible(seed: int, device: torch.device, threads: int = 0):
-    """For the block: seed torch, switch on deterministic algorithms (warn-only off CPU) and,
-    if `threads` > 0, use that many CPU threads; previous settings are restored afterwards."""
-    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
-    torch.set_num_threads(threads or previous[1])
-    torch.manual_seed(seed)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0])
-        torch.set_num_threads(previous[1])
-
-
-def _logits(model: nn.Module, x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """The model on a batch: coefficients, or (coefficients, regions) from a cache with per-map masks."""
-    inputs = x if isinstance(x, (tuple, list)) else (x,)
-    return model(*(t.to(device, dtype) for t in inputs))
-
-
-def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits, labels) over a loader, on CPU."""
-    model.eval()
-    dtype = next(model.parameters()).dtype
-    logits, labels = [], []
-    with torch.no_grad():
-        for x, y in loader:
-            logits.append(_logits(model, x, device, dtype).cpu())
-            labels.append(y)
-    return torch.cat(logits), torch.cat(labels)
-
-
-def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, n_classes: int) -> dict:
-    """Number of maps, mean cross-entropy, accuracy and confusion matrix [true][predicted]."""
-    predicted = logits.argmax(dim=1)
-    confusion = torch.zeros(n_classes, n_classes, dtype=torch.long)
-    confusion.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
-    return {
-        "n": len(labels),
-        "loss": float(F.cross_entropy(logits.double(), labels)),
-        "accuracy": float((predicted == labels).double().mean()),
-        "confusion": confusion.tolist(),
-    }
-
-
-def _train_epoch(model, loader, optimizer, device, desc: str, progress: bool) -> dict:
-    model.train()
-    dtype = next(model.parameters()).dtype
-    total, correct, n = 0.0, 0, 0
-    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
-    for x, y in bar:
-        y = y.to(device)
-        logits = _logits(model, x, device, dtype)
-        loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(y)
-        correct += int((logits.argmax(dim=1) == y).sum())
-        n += len(y)
-        bar.set_postfix(loss=f"{total / n:.4f}")
-    return {"train_loss": total / n, "train_accuracy": correct / n}
-
-
-def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, config: TrainConfig,
-        device: torch.device, progress: bool = True) -> list[dict]:
-    """AdamW with early stopping on the validation loss: stops after `config.patience` epochs
-    without improvement and restores the best epoch's weights. Returns the per-epoch history."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    history, best_loss, best_state, stale = [], math.inf, None, 0
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        row = {"epoch": epoch, **_train_epoch(model, train_loader, optimizer, device, f"epoch {epoch}/{config.epochs}", progress)}
-        val = classification_metrics(*predict(model, val_loader, device), model.config.n_classes)
-        row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], seconds=time.perf_counter() - start)
-        history.append(row)
-        if progress:
-            tqdm.write(f"epoch {epoch}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}, "
-                       f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}")
-        if row["val_loss"] < best_loss or best_state is None:
-            best_loss, stale = row["val_loss"], 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    model.load_state_dict(best_state)
-    return history
 
 
 def _regions(index: CacheIndex, model: ModelConfig) -> dict:
@@ -219,25 +129,40 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
         model_config = config.model_config(len(config.input_channels(index)), index.L0, index.n_classes, masked=index.layout.masked,
                                           per_item=index.layout.per_map_mask)
         datasets = _datasets(index, config, None if maps is None else np.asarray(maps), _regions(index, model_config))
-        model = build_model(model_config)
-        if model_config.masked_pooling and not index.layout.per_map_mask:
-            model.invariants.set_region(torch.from_numpy(_shared_region(index, model_config, datasets["train"].input_paths)))
         statistics = CacheDataset(index, datasets["train"].maps, dtype=torch.float64, input_paths=datasets["train"].input_paths)
-        batches = (x for x, _ in make_loader(statistics, EVAL_BATCH, shuffle=False, num_workers=config.num_workers))
-        model.normalize.set_statistics(*fit_normalization(batches, index.L0))
-        model.to(device=device, dtype=DTYPES[config.dtype])
-        loaders = {split: make_loader(ds, config.batch_size if split == "train" else EVAL_BATCH, shuffle=split == "train",
-                                      seed=config.seed, num_workers=config.num_workers,
-                                      drop_last=split == "train" and _lone_last_batch(model_config, len(ds), config.batch_size))
-                   for split, ds in datasets.items() if len(ds)}
-        history = fit(model, loaders["train"], loaders["val"], config, device, progress)
+        normalization = fit_normalization((x for x, _ in make_loader(statistics, EVAL_BATCH, shuffle=False,
+                                                                      num_workers=config.num_workers)), index.L0)
+        chance = chance_loss(index.labels[datasets["train"].maps], index.labels[datasets["val"].maps])
+        attempts = []
+        for attempt in range(1 + config.restarts):
+            seed = attempt_seed(config.seed, attempt)
+            if attempt:
+                torch.manual_seed(seed)
+            model = build_model(model_config)
+            if model_config.masked_pooling and not index.layout.per_map_mask:
+                model.invariants.set_region(torch.from_numpy(_shared_region(index, model_config, datasets["train"].input_paths)))
+            model.normalize.set_statistics(*normalization)
+            model.to(device=device, dtype=DTYPES[config.dtype])
+            loaders = {split: make_loader(ds, config.batch_size if split == "train" else EVAL_BATCH, shuffle=split == "train",
+                                          seed=seed, num_workers=config.num_workers,
+                                          drop_last=split == "train" and _lone_last_batch(model_config, len(ds), config.batch_size))
+                       for split, ds in datasets.items() if len(ds)}
+            history = fit(model, loaders["train"], loaders["val"], config, device, progress)
+            attempts.append((min(row["val_loss"] for row in history), seed, model, history, loaders))
+            if not learned_nothing(attempts[-1][0], chance):
+                break
+        chosen = min(range(len(attempts)), key=lambda k: attempts[k][0])
+        _, _, model, history, loaders = attempts[chosen]
         outputs = {split: predict(model, loaders[split], device) for split in ("val", "test") if split in loaders}
         results = {split: classification_metrics(*output, index.n_classes) for split, output in outputs.items()}
     best = min(history, key=lambda row: row["val_loss"])
     metrics = {"cache": _cache_summary(index), "config": config.to_dict(), "model": model_config.to_dict(),
                "n_parameters": n_parameters(model), "device": str(device),
                "splits": {split: len(ds) for split, ds in datasets.items()}, "epochs_run": len(history),
-               "best_epoch": best["epoch"], "seconds": time.perf_counter() - start, "history": history, **results}
+               "best_epoch": best["epoch"], "seconds": time.perf_counter() - start, "history": history,
+               "val_loss_chance": chance, "attempt": chosen,
+               "attempts": [{"seed": seed, "best_val_loss": loss, "epochs_run": len(rows)} for loss, seed, _, rows, _ in attempts],
+               **results}
     if out_dir is not None:
         report = "test" if "test" in results else "val"
         out_dir = _write_report(out_dir, metrics, results[report], report)
