@@ -31,7 +31,7 @@ from downstream.train.job_store import keep_finished
 from pipeline.cmb import CMBDatasetConfig, generate_dataset
 from pipeline.cmb.plan import MANIFEST_COLUMNS
 from pipeline.cmb.spectra import load_cl
-from pipeline.io.atomic import write_npz_atomic
+from pipeline.io.atomic import write_csv_atomic, write_npz_atomic
 from pipeline.io.inputs import expand_inputs
 from pipeline.io.mask_files import MaskOptions
 from pipeline.io.readers import read_map
@@ -58,11 +58,7 @@ def sweep_manifest(datasets: list[CMBDatasetConfig], directory: Path, progress: 
     first = datasets[0]
     fs = "-".join(f"{c.f!r}" for c in datasets)
     path = directory / f"manifest_cmb_L{first.L}_{first.grid}_sweep_f{fs}_n{first.n_per_class}_seed{first.seed}.csv"
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(MANIFEST_COLUMNS)
-        writer.writerows(sorted(rows.values(), key=lambda r: (int(r[1]), float(r[4]), r[0])))
-    return path
+    return write_csv_atomic(path, MANIFEST_COLUMNS, sorted(rows.values(), key=lambda r: (int(r[1]), float(r[4]), r[0])))
 
 
 def scatter_sweep(manifest: Path, config: ScatteringConfig, workers: int | None, progress: bool,

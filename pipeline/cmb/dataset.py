@@ -20,7 +20,6 @@ Files, all in one directory (paths in the manifest are relative to it):
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import time
@@ -38,7 +37,7 @@ from pipeline.cmb.plan import GENERATOR, MANIFEST_COLUMNS, CMBDatasetConfig, Map
 from pipeline.cmb.simulation import GAUSSIAN, NONGAUSSIAN, simulate_alm
 from pipeline.cmb.spectra import cmb_spectra
 from pipeline.errors import InputError
-from pipeline.io.atomic import write_atomic
+from pipeline.io.atomic import write_atomic, write_csv_atomic
 from pipeline.sphere.grids import HealpixGrid
 from pipeline.sphere.harmonic import alm_to_map
 
@@ -110,12 +109,7 @@ def write_manifest(specs: list[MapSpec], path: str | Path) -> Path:
         of_class = [s for s in specs if s.label == label]
         splits = assign_splits([s.seed for s in of_class])
         rows += [(s.filename, s.label, split, s.seed, repr(s.f)) for s, split in zip(of_class, splits)]
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    writer.writerows(rows)
-    write_atomic(path, text.getvalue().encode())
-    return path
+    return write_csv_atomic(path, MANIFEST_COLUMNS, rows)
 
 
 @dataclass(frozen=True)

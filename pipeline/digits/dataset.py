@@ -19,9 +19,7 @@ cache of older images survives beside new ones.
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import platform
 import shutil
 import time
@@ -32,6 +30,7 @@ import numpy as np
 
 from pipeline.digits.projection import digit_alm, equirectangular, to_8bit
 from pipeline.errors import InputError
+from pipeline.io.atomic import write_csv_atomic
 from pipeline.sphere.rotations import random_rotation
 
 N_DIGITS = 1797
@@ -121,12 +120,7 @@ def generate_digits(config: DigitsDatasetConfig, root: str | Path, progress: boo
             path = f"{orientation}/digit_{digit:04d}.png"
             Image.fromarray(to_8bit(equirectangular(alm, config.L, rotation))).save(directory / path)
             rows.append((path, int(data.target[digit]), split, digit, orientation, *(f"{a!r}" for a in angles)))
-    tmp = manifest.with_name(".manifest.csv.tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(MANIFEST_COLUMNS)
-        writer.writerows(rows)
-    os.replace(tmp, manifest)
+    write_csv_atomic(manifest, MANIFEST_COLUMNS, rows)
     record.write_text(json.dumps(expected | {"seconds": time.perf_counter() - start,
                                              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
     return manifest

@@ -4,6 +4,7 @@ cannot leave a damaged map, record or store behind."""
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import uuid
@@ -24,3 +25,13 @@ def write_npz_atomic(path: Path, **arrays) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_atomic(path, buffer.getvalue())
+
+
+def write_csv_atomic(path: Path, header: tuple[str, ...], rows) -> Path:
+    """A CSV file of `header` then `rows` ("\\n" line ends) at `path`, atomically (manifests)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_atomic(Path(path), text.getvalue().encode())
+    return Path(path)

@@ -19,7 +19,6 @@ Files, in one directory (manifest paths are relative to it):
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import time
@@ -36,7 +35,7 @@ from dask.diagnostics import ProgressBar
 from pipeline.cmb.dataset import map_status
 from pipeline.cmb.plan import assign_splits, map_seeds
 from pipeline.errors import InputError
-from pipeline.io.atomic import write_atomic
+from pipeline.io.atomic import write_atomic, write_csv_atomic
 from pipeline.lensing.simulation import CLASS_NAMES, GAUSSIAN, LOGNORMAL, convergence_alm, shear_maps
 from pipeline.lensing.spectra import LognormalModel, lensing_spectra
 
@@ -148,12 +147,7 @@ def write_manifest(specs: list[MapSpec], path: str | Path) -> Path:
     for label in (GAUSSIAN, LOGNORMAL):
         of_class = [s for s in specs if s.label == label]
         rows += [(s.filename, s.label, split, s.seed) for s, split in zip(of_class, assign_splits([s.seed for s in of_class], SPLITS))]
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    writer.writerows(rows)
-    write_atomic(Path(path), text.getvalue().encode())
-    return Path(path)
+    return write_csv_atomic(Path(path), MANIFEST_COLUMNS, rows)
 
 
 def generate_dataset(
