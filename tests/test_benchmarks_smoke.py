@@ -130,3 +130,22 @@ def test_synthesis_floor_covers_every_wavelet_coefficient_once():
     assert [r["scale"] for r in rows] == [p.scale for p in st.plan.passes]
     assert sum(r["n_W"] for r in rows) == len(st.plan.nodes) - 1  # every node but the input
     assert all(r["synthesis_s"] > 0 and r["grid"][0] >= r["L_wavelet"] for r in rows)
+
+
+def test_the_resampled_floor_times_the_pieces_of_a_real_synthesis():
+    """Legendre synthesis on L Fejer rings then ring FFTs (the calls the floor times) is ducc0's
+    synthesis on that grid; every pass of the plan gets a floor."""
+    import ducc0
+
+    from benchmarks import bench_scattering
+
+    L, nphi = 64, 130
+    alm = random_alm(np.random.default_rng(1), L)
+    leg = ducc0.sht.experimental.alm2leg(alm=alm[None], lmax=L - 1, theta=bench_scattering._fejer_thetas(L))
+    pieces = ducc0.sht.experimental.leg2map(leg=leg, **bench_scattering._ring_geometry(L, nphi))
+    direct = ducc0.sht.experimental.synthesis_2d(alm=alm[None], spin=0, lmax=L - 1, geometry="F1", ntheta=L, nphi=nphi)
+    np.testing.assert_allclose(pieces.reshape(direct.shape), direct, atol=1e-12 * np.abs(direct).max())
+    st = ScatteringTransform(ScatteringConfig(L=L, J0=3))
+    for grid_pass in st.plan.passes:
+        row = bench_scattering.resampled_floor(grid_pass, st, alm, 1, 1)
+        assert min(row.values()) > 0
