@@ -50,16 +50,25 @@ def _weights(ntheta: int, nphi: int) -> np.ndarray:
 
 def weighted_moments(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
     """(skewness, excess kurtosis) of a field on a grid with quadrature weights broadcastable to
-    it (one per ring, (ntheta, 1); or per pixel, e.g. times a mask: the moments over the observed sky)."""
-    weights = np.broadcast_to(weights, values.shape)
-    total = float(weights.sum())
+    it (one per ring, (ntheta, 1); or per pixel, e.g. times a mask: the moments over the observed sky).
+    Per-ring weights multiply ring sums, so no weight array the size of the grid is made."""
+    if weights.shape == (values.shape[0], 1):
+        ring_weights, total = weights[:, 0], float(weights.sum()) * values.shape[1]
 
-    def mean(x: np.ndarray) -> float:
-        return float(np.vdot(weights, x)) / total
+        def mean(x: np.ndarray) -> float:
+            return float(ring_weights @ x.sum(axis=1)) / total
+    else:
+        pixel_weights = np.broadcast_to(weights, values.shape)
+        total = float(pixel_weights.sum())
+
+        def mean(x: np.ndarray) -> float:
+            return float(np.vdot(pixel_weights, x)) / total
 
     d = values - mean(values)
     d2 = d * d
-    m2, m3, m4 = mean(d2), mean(d2 * d), mean(d2 * d2)
+    m2 = mean(d2)
+    m3 = mean(np.multiply(d2, d, out=d))
+    m4 = mean(np.multiply(d2, d2, out=d2))
     return m3 / m2**1.5, m4 / m2**2 - 3.0
 
 

@@ -70,6 +70,19 @@ def test_pixel_moments_agree_with_healpy_on_a_fine_healpix_map(rng):
     np.testing.assert_allclose(measured, expected, atol=1e-4)  # equal-area pixel sums (measured 6e-6 off) vs exact quadrature
 
 
+def test_moments_with_ring_weights_equal_those_with_the_same_weight_on_every_pixel(rng):
+    """The two sums of ``weighted_moments`` (ring sums times one weight per ring; one weight per
+    pixel, as with a mask) give the same moments; a mask of ones changes nothing."""
+    from downstream.cmb.statistics import _on_grid
+
+    values, weights = _on_grid(random_alm(rng, 32, np.ones(32)), 32)
+    values = values + 0.4 * values**2  # skewed, so both moments are far from 0
+    per_ring = weighted_moments(values, weights)
+    np.testing.assert_allclose(weighted_moments(values, np.broadcast_to(weights, values.shape).copy()), per_ring, rtol=1e-13)
+    np.testing.assert_allclose(weighted_moments(values, weights * np.ones(values.shape)), per_ring, rtol=1e-13)
+    assert abs(per_ring[0]) > 0.5 and abs(per_ring[1]) > 0.5
+
+
 def test_optimal_cubic_responds_linearly_and_with_the_sign_of_f():
     spectra = cmb_spectra(L)
     cl = spectra.cl
