@@ -119,8 +119,10 @@ def _evaluate(exp: CMBExperiment, cache: str, maps: SweepMaps, tables: dict[str,
         "penalties": {m: {repr(f): results[m][f][0]["penalty"] for f in exp.f_values} for m in classical},
         "training_seconds": {m: float(np.mean([r["seconds"] for f in exp.f_values for r in results[m][f]])) for m in learned},
         "trainings": {"jobs": len(trained), "read_back": sum(bool(r["read_back"]) for r in trained.values()),
-                      "restarted": [{"method": m, "seed": s, "f": f, "attempts": int(r["attempts"])}
-                                    for (m, s, f), r in sorted(trained.items()) if r["attempts"] > 1]},
+                      "restarted": [{"method": m, "seed": s, "f": f, "kept": int(r["attempt"]),
+                                     "val_losses": [float(v) for v in r["attempt_val_losses"]],
+                                     "collapsed": [bool(c) for c in r["attempt_collapsed"]]}
+                                    for (m, s, f), r in sorted(trained.items()) if len(r["attempt_val_losses"]) > 1]},
     }
 
 

@@ -32,9 +32,9 @@ LEARNED = {
 """Learned methods: options of the TrainConfig each is trained with (the default sign-aware
 scattering is every kind of the cache; the last two are the ablation of the odd kinds). The CNNs'
 heads also read the input channels' means (``ModelConfig.input_means``), and every network's head
-batch-normalises its invariants (``ModelConfig.head_norm``), on the full sky. A network whose best
-validation loss is not 1 % below chance is trained again from up to two new initialisations, the
-lowest validation loss kept (``downstream.train.fitting``)."""
+batch-normalises its invariants (``ModelConfig.head_norm``), on the full sky. A network that
+collapsed (one class predicted for every validation map) is trained again from up to two new
+initialisations (``downstream.train.fitting``)."""
 CLASSICAL = ("power_spectrum", "skewness", "kurtosis", "band_moments", "minkowski", "optimal_cubic",
              "scattering_linear", "scattering_linear_modulus")
 """Methods fitted by ``downstream.cmb.classical``; the last two are the scattering invariants
@@ -50,7 +50,8 @@ def train_config(method: str, seed: int, epochs: int, L0: int, masked: bool = Fa
     return replace(TrainConfig(epochs=epochs, in_memory=True, threads=1, seed=seed), **options).at_input_bandlimit(L0)
 
 
-RESULT_FIELDS = ("maps", "predicted", "val_accuracy", "epochs_run", "seconds", "n_test", "n_train", "n_val", "attempts")
+RESULT_FIELDS = ("maps", "predicted", "val_accuracy", "epochs_run", "seconds", "n_test", "n_train", "n_val", "attempt",
+                 "attempt_val_losses", "attempt_collapsed")
 """What a learned job returns (and what a stored job must hold to be read back)."""
 
 
@@ -65,7 +66,9 @@ def _learned_job(cache: str, method: str, seed: int, epochs: int, maps: np.ndarr
     return {"maps": test_maps, "predicted": predicted, "val_accuracy": result.metrics["val"]["accuracy"],
             "epochs_run": result.metrics["epochs_run"], "seconds": result.metrics["seconds"], "n_test": labels["n"],
             "n_train": result.metrics["splits"]["train"], "n_val": result.metrics["splits"]["val"],
-            "attempts": len(result.metrics["attempts"])}
+            "attempt": result.metrics["attempt"],
+            "attempt_val_losses": np.array([a["best_val_loss"] for a in result.metrics["attempts"]]),
+            "attempt_collapsed": np.array([a["collapsed"] for a in result.metrics["attempts"]])}
 
 
 def job_keys(cache: str, jobs: list[tuple[str, int, float, np.ndarray]], epochs: int) -> dict[tuple[str, int, float], str]:

@@ -125,12 +125,15 @@ def _read_back(trainings: dict) -> str:
 
 
 def _restarts(trainings: dict) -> str:
-    """Which trainings learned nothing at first and were restarted (``downstream.train.fitting``)."""
-    restarted = trainings.get("restarted", [])
-    listed = "; ".join(f"`{r['method']}` seed {r['seed']} f = {r['f']:g}: {r['attempts']} initialisations" for r in restarted)
-    return (f"A network whose best validation loss was not 1 % below chance was trained again from a new initialisation "
-            f"(at most twice; the lowest validation loss kept): {len(restarted)} of the {trainings['jobs']} trainings"
-            + (f" ({listed})." if restarted else "."))
+    """Which trainings collapsed (one class predicted for every validation map) and were trained
+    again (``downstream.train.fitting``); each attempt's validation loss is in metrics.json."""
+    if "restarted" not in trainings:
+        return ""
+    restarted = trainings["restarted"]
+    listed = "; ".join(f"`{r['method']}` seed {r['seed']} f = {r['f']:g}: {len(r['collapsed'])} initialisations, "
+                       f"{'one kept that did not collapse' if not r['collapsed'][r['kept']] else 'all collapsed'}" for r in restarted)
+    return (f"A network that collapsed (one class predicted for every validation map) was trained again from a new "
+            f"initialisation, at most twice: {len(restarted)} of the {trainings['jobs']} trainings" + (f" ({listed})." if restarted else "."))
 
 
 def write_report(exp, metrics: dict, out: Path, cl: np.ndarray) -> None:

@@ -56,7 +56,7 @@ def _string_list(ctx, param, value):
 @click.option("--lr", type=float, help="AdamW learning rate [3e-3].")
 @click.option("--weight-decay", type=float, help="AdamW weight decay [1e-4].")
 @click.option("--patience", type=int, help="Early stopping: epochs without a lower validation loss [5].")
-@click.option("--restarts", type=int, help="Further initialisations tried while validation loss is not 1 % below chance [0].")
+@click.option("--restarts", type=int, help="Further initialisations tried while a run predicts one class for every validation map [0].")
 @click.option("--seed", type=int, help="Seed of initialisation, shuffling and augmentation [0].")
 @click.option("--split-seed", type=int, help="Seed of the split when the cache stores none [0].")
 @click.option("--fractions", callback=_number_list(float), help="train,val,test fractions when the cache stores no split [0.7,0.15,0.15].")

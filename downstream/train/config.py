@@ -37,9 +37,8 @@ class TrainConfig:
     channels, bandlimits, oversampling, activation, hidden, input_means, head_norm: see :class:`ModelConfig`.
     epochs, patience: at most `epochs`; stop after `patience` epochs without a lower validation
         loss, keeping the best epoch's weights.
-    restarts: at most this many further initialisations, each tried only while no run so far has
-        a best validation loss 1 % below chance (``downstream.train.fitting``); the run with the
-        lowest validation loss is kept.
+    restarts: at most this many further initialisations, tried while every run so far collapsed
+        (predicted one class for every validation map; ``downstream.train.fitting``).
     fractions, split_seed: train/val/test fractions of the seeded, stratified split used when the
         cache stores no split. seed: initialisation, shuffling and augmentation.
     augment: rotate every training item by a random rotation.
@@ -104,7 +103,7 @@ class TrainConfig:
             raise InputError(f"head_norm (batch normalisation of the head's inputs) needs batch_size >= 2, got {self.batch_size}")
         if self.max_depth is not None and (not isinstance(self.max_depth, int) or self.max_depth < 0):
             raise InputError(f"max_depth must be an integer >= 0 or null, got {self.max_depth!r}")
-        for name in ("num_workers", "threads", "restarts"):
+        for name in ("num_workers", "threads", "restarts", "seed", "split_seed"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise InputError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         if not (self.lr >= 0 and self.weight_decay >= 0 and self.oversampling >= 1):

@@ -1,10 +1,11 @@
 """The optimisation loop of the downstream classifiers: seeded and deterministic runs, AdamW
-with early stopping on the validation loss, and restarts of a run that learned nothing.
+with early stopping on the validation loss, and restarts of a collapsed run.
 
-A restart is decided on validation maps only: a run whose best validation loss is not
-RESTART_MARGIN below the chance loss (a constant prediction of the training classes' frequencies)
-has a head that the first optimiser steps silenced (docs/cmb-experiment.md section 5); another
-initialisation is then tried, and the attempt with the lowest validation loss is kept.
+A run has collapsed when, at its best epoch, it predicts one class for every validation map
+although the validation maps hold several: the signature of a head that the first optimiser
+steps silenced (docs/cmb-experiment.md section 5). Restarts are decided on validation maps only:
+another initialisation is tried while every attempt so far has collapsed, and the attempt kept is
+the first that did not collapse (else the one with the lowest validation loss).
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from downstream.train.config import TrainConfig
-
-RESTART_MARGIN = 0.01
-"""A run has learned something when its best validation loss is below (1 - RESTART_MARGIN) x the chance loss."""
 
 
 @contextmanager
@@ -104,7 +102,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, conf
         start = time.perf_counter()
         row = {"epoch": epoch, **_train_epoch(model, train_loader, optimizer, device, f"epoch {epoch}/{config.epochs}", progress)}
         val = classification_metrics(*predict(model, val_loader, device), model.config.n_classes)
-        row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], seconds=time.perf_counter() - start)
+        confusion = np.array(val["confusion"])
+        row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_classes=int((confusion.sum(1) > 0).sum()),
+                   val_classes_predicted=int((confusion.sum(0) > 0).sum()), seconds=time.perf_counter() - start)
         history.append(row)
         if progress:
             tqdm.write(f"epoch {epoch}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}, "
@@ -120,26 +120,21 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, conf
     return history
 
 
-def chance_loss(train_labels: np.ndarray, val_labels: np.ndarray) -> float:
-    """Cross-entropy on the validation labels of the constant prediction of the training split's
-    class frequencies (log 2 for two balanced classes); inf when a validation class has no training map."""
-    classes, counts = np.unique(np.asarray(train_labels), return_counts=True)
-    frequency = dict(zip(classes.tolist(), (counts / counts.sum()).tolist()))
-    val_labels = np.asarray(val_labels).tolist()
-    if not val_labels or any(label not in frequency for label in val_labels):
-        return math.inf
-    return -float(np.mean([math.log(frequency[label]) for label in val_labels]))
+def best_epoch(history: list[dict]) -> dict:
+    """The epoch whose weights ``fit`` keeps: the lowest validation loss (NaN counts as infinite)."""
+    return min(history, key=lambda row: row["val_loss"] if row["val_loss"] == row["val_loss"] else math.inf)
 
 
-def learned_nothing(best_val_loss: float, chance: float) -> bool:
-    """Whether a run's best validation loss is not RESTART_MARGIN below the chance loss."""
-    return not best_val_loss < (1.0 - RESTART_MARGIN) * chance
+def collapsed(history: list[dict]) -> bool:
+    """Whether a run's kept epoch predicts one class for every validation map although they hold several."""
+    row = best_epoch(history)
+    return row["val_classes_predicted"] <= 1 < row["val_classes"]
 
 
 def attempt_seed(seed: int, attempt: int) -> int:
     """Seed of initialisation and shuffling of restart `attempt` (0: `seed` itself, so a run
-    without restarts is unchanged; later ones hashed from (seed, attempt), distinct from every
-    other run's first seed with overwhelming probability)."""
+    that does not collapse is unchanged; later ones hashed from (seed, attempt), distinct from
+    every other run's first seed with overwhelming probability)."""
     if attempt == 0:
         return seed
     return int(np.random.SeedSequence([seed, attempt]).generate_state(1, np.uint64)[0] >> np.uint64(1))

@@ -28,10 +28,10 @@ from downstream.train.checkpoint import load_checkpoint, save_checkpoint
 from downstream.train.config import DTYPES, TrainConfig, resolve_device
 from downstream.train.fitting import (
     attempt_seed,
-    chance_loss,
+    best_epoch,
     classification_metrics,
+    collapsed,
     fit,
-    learned_nothing,
     predict,
     reproducible,
 )
@@ -102,6 +102,14 @@ def _lone_last_batch(model: ModelConfig, n_maps: int, batch_size: int) -> bool:
     return model.head_norm and n_maps % batch_size == 1
 
 
+def _lower_loss(attempt: dict, other: dict) -> bool:
+    """Whether `attempt` beats `other`: not collapsed, or a lower validation loss (NaN counts as infinite)."""
+    def loss(a: dict) -> float:
+        return a["best_val_loss"] if a["best_val_loss"] == a["best_val_loss"] else float("inf")
+
+    return not attempt["collapsed"] or loss(attempt) < loss(other)
+
+
 def _cache_summary(index: CacheIndex) -> dict:
     return {"path": index.path, "config_hash": index.config_hash, "L0": index.L0, "n_paths": index.n_paths,
             "n_classes": index.n_classes, "paths": [list(p) for p in index.paths]}
@@ -120,8 +128,9 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
           *, progress: bool = True, maps: np.ndarray | None = None) -> TrainResult:
     """Train `config.model` on the train split of a cache, early-stopped on its val split; report
     val and test metrics. `maps` restricts every split to those map indices (e.g. one class pair
-    of a sweep). With `out_dir`: writes checkpoint.pt, metrics.json, learning_curves.png and
-    confusion.png there."""
+    of a sweep). A run that collapsed (one class predicted for every validation map) is trained
+    again from up to `config.restarts` new initialisations (``downstream.train.fitting``). With
+    `out_dir`: writes checkpoint.pt, metrics.json, learning_curves.png and confusion.png there."""
     index = read_cache_index(cache_path)
     device = resolve_device(config.device)
     start = time.perf_counter()
@@ -132,15 +141,15 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
         statistics = CacheDataset(index, datasets["train"].maps, dtype=torch.float64, input_paths=datasets["train"].input_paths)
         normalization = fit_normalization((x for x, _ in make_loader(statistics, EVAL_BATCH, shuffle=False,
                                                                       num_workers=config.num_workers)), index.L0)
-        chance = chance_loss(index.labels[datasets["train"].maps], index.labels[datasets["val"].maps])
-        attempts = []
+        region = (torch.from_numpy(_shared_region(index, model_config, datasets["train"].input_paths))
+                  if model_config.masked_pooling and not index.layout.per_map_mask else None)
+        attempts, kept = [], None
         for attempt in range(1 + config.restarts):
             seed = attempt_seed(config.seed, attempt)
-            if attempt:
-                torch.manual_seed(seed)
+            torch.manual_seed(seed)
             model = build_model(model_config)
-            if model_config.masked_pooling and not index.layout.per_map_mask:
-                model.invariants.set_region(torch.from_numpy(_shared_region(index, model_config, datasets["train"].input_paths)))
+            if region is not None:
+                model.invariants.set_region(region)
             model.normalize.set_statistics(*normalization)
             model.to(device=device, dtype=DTYPES[config.dtype])
             loaders = {split: make_loader(ds, config.batch_size if split == "train" else EVAL_BATCH, shuffle=split == "train",
@@ -148,21 +157,21 @@ def train(cache_path: str, config: TrainConfig = TrainConfig(), out_dir: str | P
                                           drop_last=split == "train" and _lone_last_batch(model_config, len(ds), config.batch_size))
                        for split, ds in datasets.items() if len(ds)}
             history = fit(model, loaders["train"], loaders["val"], config, device, progress)
-            attempts.append((min(row["val_loss"] for row in history), seed, model, history, loaders))
-            if not learned_nothing(attempts[-1][0], chance):
+            attempts.append({"seed": seed, "best_val_loss": best_epoch(history)["val_loss"], "collapsed": collapsed(history),
+                             "epochs_run": len(history)})
+            if kept is None or attempts[kept[0]]["collapsed"] and _lower_loss(attempts[-1], attempts[kept[0]]):
+                kept = (attempt, model, history, loaders)
+            if not attempts[-1]["collapsed"]:
                 break
-        chosen = min(range(len(attempts)), key=lambda k: attempts[k][0])
-        _, _, model, history, loaders = attempts[chosen]
+        chosen, model, history, loaders = kept
         outputs = {split: predict(model, loaders[split], device) for split in ("val", "test") if split in loaders}
         results = {split: classification_metrics(*output, index.n_classes) for split, output in outputs.items()}
-    best = min(history, key=lambda row: row["val_loss"])
+    best = best_epoch(history)
     metrics = {"cache": _cache_summary(index), "config": config.to_dict(), "model": model_config.to_dict(),
                "n_parameters": n_parameters(model), "device": str(device),
                "splits": {split: len(ds) for split, ds in datasets.items()}, "epochs_run": len(history),
                "best_epoch": best["epoch"], "seconds": time.perf_counter() - start, "history": history,
-               "val_loss_chance": chance, "attempt": chosen,
-               "attempts": [{"seed": seed, "best_val_loss": loss, "epochs_run": len(rows)} for loss, seed, _, rows, _ in attempts],
-               **results}
+               "attempt": chosen, "attempts": attempts, **results}
     if out_dir is not None:
         report = "test" if "test" in results else "val"
         out_dir = _write_report(out_dir, metrics, results[report], report)

@@ -152,6 +152,7 @@ def test_commands(small_cache, tmp_path):
         ({"bandlimits": (8,), "channels": (4,)}, "bandlimits must be non-increasing from L0 = 4"),
         ({"kinds": ("phase",)}, r"kinds must be a non-empty subset of \['modulus', 'signed_square', 'cross'\] or null, got \['phase'\]"),
         ({"restarts": -1}, r"^restarts must be an integer >= 0, got -1$"),
+        ({"seed": -1}, r"^seed must be an integer >= 0, got -1$"),
         ({"head_norm": True, "batch_size": "32"}, r"^batch_size must be a positive integer, got '32'$"),
         ({"head_norm": True, "batch_size": 1}, r"^head_norm \(batch normalisation of the head's inputs\) needs batch_size >= 2, got 1$"),
         ({"model": "invariant_mlp", "input_means": True}, r"^input_means applies to the cnn only \(the invariant MLP reads every input invariant\)$"),
@@ -218,36 +219,38 @@ def test_a_batch_normalised_head_needs_two_training_maps_but_not_two_validation_
     assert result.metrics["splits"] == {"train": 2, "val": 1, "test": 0}
 
 
-def test_chance_loss_is_the_cross_entropy_of_the_training_class_frequencies():
-    from downstream.train.fitting import chance_loss
+def test_a_run_collapsed_when_its_kept_epoch_predicts_one_class_for_validation_maps_of_several():
+    from downstream.train.fitting import collapsed
 
-    assert chance_loss(np.array([0, 1, 0, 1]), np.array([1, 0, 0])) == pytest.approx(np.log(2), abs=1e-15)
-    expected = -(2 * np.log(0.75) + np.log(0.25)) / 3  # training frequencies 3/4, 1/4; validation labels 0, 0, 1
-    assert chance_loss(np.array([0, 0, 0, 1]), np.array([0, 1, 0])) == pytest.approx(expected, rel=1e-15)
-    assert chance_loss(np.array([0, 0]), np.array([0, 1])) == np.inf  # a validation class never seen in training
+    def row(loss, predicted, classes=2):
+        return {"val_loss": loss, "val_classes_predicted": predicted, "val_classes": classes}
 
+    assert collapsed([row(0.70, 2), row(0.69, 1), row(0.71, 2)])  # the kept epoch (lowest loss) is judged
+    assert not collapsed([row(0.70, 1), row(0.65, 2)])
+    assert not collapsed([row(0.30, 1, classes=1)])  # validation maps of one class: one class predicted is right
+    assert not collapsed([row(float("nan"), 1), row(0.69, 2)])  # NaN is never the kept epoch
 
 
 def _losses(history: list[dict]) -> list[tuple[float, float]]:
     return [(row["train_loss"], row["val_loss"]) for row in history]
 
 
-def test_a_run_that_learned_nothing_is_restarted_and_the_lowest_validation_loss_kept(sparse_cache):
+def test_a_collapsed_run_is_restarted_and_the_lowest_validation_loss_kept(sparse_cache):
     """The MLP sees identical invariants in every map of this cache, and lr = 0 keeps its
-    initialisation: no run gets below chance, so every restart is tried. Each restart is the run of
-    its own seed."""
+    initialisation: it predicts one class for every map, so every restart is tried. Each restart
+    is the run of its own seed."""
     config = TrainConfig(**{**LEARNING, "model": "invariant_mlp", "lr": 0.0, "epochs": 2, "restarts": 2})
     metrics = train(sparse_cache, config, progress=False).metrics
+    assert [a["collapsed"] for a in metrics["attempts"]] == [True, True, True]
     losses = [a["best_val_loss"] for a in metrics["attempts"]]
-    assert len(losses) == 3 and min(losses) >= 0.99 * metrics["val_loss_chance"]
     assert metrics["attempt"] == int(np.argmin(losses))
     assert metrics["attempts"][0]["seed"] == 0 and len({a["seed"] for a in metrics["attempts"]}) == 3
     alone = train(sparse_cache, replace(config, seed=metrics["attempts"][metrics["attempt"]]["seed"], restarts=0), progress=False)
     assert _losses(alone.metrics["history"]) == _losses(metrics["history"])
 
 
-def test_a_run_that_learned_is_not_restarted_and_is_unchanged_by_the_option(sparse_cache):
+def test_a_run_that_did_not_collapse_is_not_restarted_and_is_unchanged_by_the_option(sparse_cache):
     config = TrainConfig(**{**LEARNING, "epochs": 6})
     metrics = train(sparse_cache, replace(config, restarts=2), progress=False).metrics
-    assert len(metrics["attempts"]) == 1 and metrics["attempts"][0]["best_val_loss"] < 0.99 * metrics["val_loss_chance"]
+    assert len(metrics["attempts"]) == 1 and not metrics["attempts"][0]["collapsed"] and metrics["attempt"] == 0
     assert _losses(metrics["history"]) == _losses(train(sparse_cache, config, progress=False).metrics["history"])
