@@ -4,8 +4,9 @@ in float64 and float32 grid-pass arithmetic (``ScatteringConfig.precision``).
 For each L: time per map of the full transform from a Gauss-Legendre map (input analysis included),
 time of one forward + inverse SHT pair on the same grid in the same process, their ratio, peak
 memory increase over the input map's size, and the median equivariance error per depth
-(docs/equivariance.md section 3). A second table sweeps the oversampling knob at one L (error vs cost).
-Prints tables and writes benchmarks/results/bench_scattering.json.
+(docs/equivariance.md section 3); per grid pass of the plan, the floor of today's design and of one
+with its Legendre work on the fewest rings. A second table sweeps the oversampling knob at one L
+(error vs cost). Prints tables and writes benchmarks/results/bench_scattering.json (or --out).
 
     python benchmarks/bench_scattering.py                   # L = 256, 512, 1024, 2048
     python benchmarks/bench_scattering.py --L 256 --quick --out /tmp/smoke.json   # smoke run
@@ -77,7 +78,7 @@ def measure(config: ScatteringConfig, repeats: int, n_rotations: int, nthreads: 
     analysis = best_time(lambda: map_to_alm(sky, grid, L, nthreads=nthreads), repeats)
     passes = synthesis_floor(st, alm, nthreads, repeats) if config.precision == "float64" else []  # the floor's calls are float64
     for grid_pass, row in zip(st.plan.passes, passes):
-        row |= resampled_floor(grid_pass, st, alm, nthreads, repeats)
+        row |= resampled_floor(grid_pass, row["outputs_L"], st, alm, nthreads, repeats)
     errors = [scattering_equivariance_error(st, alm, random_rotation(rng)) for _ in range(n_rotations)]
     versus_float64 = {}
     if config.precision != "float64":
@@ -109,9 +110,10 @@ def measure(config: ScatteringConfig, repeats: int, n_rotations: int, nthreads: 
 def synthesis_floor(st: ScatteringTransform, alm: np.ndarray, nthreads: int, repeats: int) -> list[dict]:
     """Per grid pass of the plan: how many wavelet coefficients W it synthesises, on which grid, the
     time of one such synthesis, and the time of the pass's quadratures (one per output: each |W| to
-    its L_out, each odd channel to L0). The sums, with the input analysis, are what any
-    implementation that synthesises each W once and integrates each output once on these grids
-    pays, before its pointwise work."""
+    its L_out, each odd channel to L0). The sums, with the input analysis, are what an
+    implementation that synthesises each W once and integrates each output once with ducc0's
+    transforms on these Gauss-Legendre grids pays, before its pointwise work (``resampled_floor``:
+    the floor when the Legendre work moves to fewer rings)."""
     rows = []
     for grid_pass in st.plan.passes:
         signal = truncate(alm, st.config.L, grid_pass.L_wavelet)
@@ -134,12 +136,13 @@ def _fejer_thetas(n: int) -> np.ndarray:
     return (np.arange(n) + 0.5) * np.pi / n
 
 
-def resampled_floor(grid_pass, st: ScatteringTransform, alm: np.ndarray, nthreads: int, repeats: int) -> dict:
+def resampled_floor(grid_pass, outputs: list[int], st: ScatteringTransform, alm: np.ndarray, nthreads: int, repeats: int) -> dict:
     """The floor of any transform that samples each W on this pass's grid with ducc0 but does its
     Legendre work on the fewest rings a sampling theorem allows (e.g. Legendre on L_j equiangular
     rings, then FFT interpolation in theta): per W, a Legendre synthesis on L_j rings
-    (``alm2leg``) and the ring FFTs of the fine grid (``leg2map``); per output, the ring FFTs of the
-    fine grid (``map2leg``) and a Legendre quadrature on L_out rings (``leg2alm``). The theta
+    (``alm2leg``) and the ring FFTs of the fine grid (``leg2map``); per output (bandlimits
+    `outputs`), the ring FFTs of the fine grid (``map2leg``) and a Legendre quadrature on L_out
+    rings (``leg2alm``). The theta
     interpolation and the pointwise work are not counted, so no such transform is faster."""
     L_j, (ntheta, nphi) = grid_pass.L_wavelet, grid_pass.grid
     geometry = _ring_geometry(ntheta, nphi)
@@ -150,13 +153,12 @@ def resampled_floor(grid_pass, st: ScatteringTransform, alm: np.ndarray, nthread
     fine[:, : min(ntheta, L_j)] = coarse[:, : min(ntheta, L_j)]  # any values: the FFTs' cost does not depend on them
     values = ducc0.sht.experimental.leg2map(leg=fine, nthreads=nthreads, **geometry)
     ffts = best_time(lambda: ducc0.sht.experimental.leg2map(leg=fine, nthreads=nthreads, **geometry), repeats)
-    outputs = [st.plan.nodes[i].L_out for i in grid_pass.nodes] + [st.config.L0] * len(grid_pass.odd_channels)
     quadrature = {}
     for L_out in set(outputs):
-        leg = ducc0.sht.experimental.map2leg(map=values, mmax=L_out - 1, nthreads=nthreads, **geometry)[:, :L_out]
+        leg = np.ascontiguousarray(ducc0.sht.experimental.map2leg(map=values, mmax=L_out - 1, nthreads=nthreads, **geometry)[:, :L_out])
         quadrature[L_out] = best_time(lambda: ducc0.sht.experimental.map2leg(map=values, mmax=L_out - 1, nthreads=nthreads, **geometry), repeats)
         quadrature[L_out] += best_time(lambda: ducc0.sht.experimental.leg2alm(
-            leg=np.ascontiguousarray(leg[:, :L_out]), lmax=L_out - 1, theta=_fejer_thetas(L_out), nthreads=nthreads), repeats)
+            leg=leg, lmax=L_out - 1, theta=_fejer_thetas(L_out), nthreads=nthreads), repeats)
     return {"legendre_synthesis_s": legendre, "ring_fft_synthesis_s": ffts,
             "resampled_quadratures_s": sum(quadrature[L_out] for L_out in outputs)}
 

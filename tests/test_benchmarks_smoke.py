@@ -146,6 +146,5 @@ def test_the_resampled_floor_times_the_pieces_of_a_real_synthesis():
     direct = ducc0.sht.experimental.synthesis_2d(alm=alm[None], spin=0, lmax=L - 1, geometry="F1", ntheta=L, nphi=nphi)
     np.testing.assert_allclose(pieces.reshape(direct.shape), direct, atol=1e-12 * np.abs(direct).max())
     st = ScatteringTransform(ScatteringConfig(L=L, J0=3))
-    for grid_pass in st.plan.passes:
-        row = bench_scattering.resampled_floor(grid_pass, st, alm, 1, 1)
-        assert min(row.values()) > 0
+    for grid_pass, row in zip(st.plan.passes, bench_scattering.synthesis_floor(st, alm, 1, 1)):
+        assert min(bench_scattering.resampled_floor(grid_pass, row["outputs_L"], st, alm, 1, 1).values()) > 0

@@ -52,6 +52,7 @@ def weighted_moments(values: np.ndarray, weights: np.ndarray) -> tuple[float, fl
     """(skewness, excess kurtosis) of a field on a grid with quadrature weights broadcastable to
     it (one per ring, (ntheta, 1); or per pixel, e.g. times a mask: the moments over the observed sky).
     Per-ring weights multiply ring sums, so no weight array the size of the grid is made."""
+    weights = np.asarray(weights, dtype=np.float64)
     if weights.shape == (values.shape[0], 1):
         ring_weights, total = weights[:, 0], float(weights.sum()) * values.shape[1]
 

@@ -6,6 +6,7 @@ response, and the f95 fit on curves whose f95 is known."""
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import ducc0
 import numpy as np
@@ -77,7 +78,8 @@ def test_moments_with_ring_weights_equal_those_with_the_same_weight_on_every_pix
 
     values, weights = _on_grid(random_alm(rng, 32, np.ones(32)), 32)
     values = values + 0.4 * values**2  # skewed, so both moments are far from 0
-    per_ring = weighted_moments(values, weights)
+    with mock.patch("downstream.cmb.statistics.np.vdot", side_effect=AssertionError("per-pixel sum")):
+        per_ring = weighted_moments(values, weights)  # ring sums only
     np.testing.assert_allclose(weighted_moments(values, np.broadcast_to(weights, values.shape).copy()), per_ring, rtol=1e-13)
     np.testing.assert_allclose(weighted_moments(values, weights * np.ones(values.shape)), per_ring, rtol=1e-13)
     assert abs(per_ring[0]) > 0.5 and abs(per_ring[1]) > 0.5
