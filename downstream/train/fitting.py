@@ -95,7 +95,8 @@ def _train_epoch(model, loader, optimizer, device, desc: str, progress: bool) ->
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, config: TrainConfig,
         device: torch.device, progress: bool = True) -> list[dict]:
     """AdamW with early stopping on the validation loss: stops after `config.patience` epochs
-    without improvement and restores the best epoch's weights. Returns the per-epoch history."""
+    without improvement and restores the best epoch's weights (``best_epoch`` of the history).
+    Returns the per-epoch history."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history, best_loss, best_state, stale = [], math.inf, None, 0
     for epoch in range(1, config.epochs + 1):
@@ -109,8 +110,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, conf
         if progress:
             tqdm.write(f"epoch {epoch}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}, "
                        f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}")
-        if row["val_loss"] < best_loss or best_state is None:
-            best_loss, stale = row["val_loss"], 0
+        loss = row["val_loss"] if row["val_loss"] == row["val_loss"] else math.inf  # NaN never the best
+        if loss < best_loss or best_state is None:
+            best_loss, stale = loss, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
