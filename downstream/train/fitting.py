@@ -110,7 +110,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, conf
         if progress:
             tqdm.write(f"epoch {epoch}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}, "
                        f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}")
-        loss = row["val_loss"] if row["val_loss"] == row["val_loss"] else math.inf  # NaN never the best
+        loss = comparable_loss(row["val_loss"])
         if loss < best_loss or best_state is None:
             best_loss, stale = loss, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -122,9 +122,14 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, conf
     return history
 
 
+def comparable_loss(loss: float) -> float:
+    """A loss to compare with others: NaN counts as infinite, so it is never the best."""
+    return math.inf if math.isnan(loss) else loss
+
+
 def best_epoch(history: list[dict]) -> dict:
     """The epoch whose weights ``fit`` keeps: the lowest validation loss (NaN counts as infinite)."""
-    return min(history, key=lambda row: row["val_loss"] if row["val_loss"] == row["val_loss"] else math.inf)
+    return min(history, key=lambda row: comparable_loss(row["val_loss"]))
 
 
 def collapsed(history: list[dict]) -> bool:

@@ -31,6 +31,7 @@ from downstream.train.fitting import (
     best_epoch,
     classification_metrics,
     collapsed,
+    comparable_loss,
     fit,
     predict,
     reproducible,
@@ -104,10 +105,7 @@ def _lone_last_batch(model: ModelConfig, n_maps: int, batch_size: int) -> bool:
 
 def _lower_loss(attempt: dict, other: dict) -> bool:
     """Whether `attempt` beats `other`: not collapsed, or a lower validation loss (NaN counts as infinite)."""
-    def loss(a: dict) -> float:
-        return a["best_val_loss"] if a["best_val_loss"] == a["best_val_loss"] else float("inf")
-
-    return not attempt["collapsed"] or loss(attempt) < loss(other)
+    return not attempt["collapsed"] or comparable_loss(attempt["best_val_loss"]) < comparable_loss(other["best_val_loss"])
 
 
 def _cache_summary(index: CacheIndex) -> dict:

@@ -160,3 +160,16 @@ def test_statistics_computed_before_a_failure_are_kept(cut_sky_run, tmp_path):
         assert 16 <= len(saved["sources"]) < len(complete["skewness"]) and str(last) not in set(saved["sources"])
     again = map_statistics_table(cache, exp.scattering(), 1, progress=False)
     assert all(np.array_equal(again[name], complete[name], equal_nan=True) for name in complete)
+
+
+def test_the_report_says_which_trainings_collapsed_and_what_was_kept():
+    from downstream.cmb.report import _restarts
+
+    trainings = {"jobs": 12, "restarted": [
+        {"method": "scattering_cnn", "seed": 0, "f": 0.001, "kept": 1, "val_losses": [0.69, 0.60], "collapsed": [True, False]},
+        {"method": "lowres_cnn", "seed": 1, "f": 0.002, "kept": 0, "val_losses": [0.69, 0.70, 0.71], "collapsed": [True, True, True]}]}
+    text = _restarts(trainings)
+    assert "2 of the 12 trainings" in text
+    assert "`scattering_cnn` seed 0 f = 0.001: 2 initialisations, one kept that did not collapse" in text
+    assert "`lowres_cnn` seed 1 f = 0.002: 3 initialisations, all collapsed" in text
+    assert _restarts({"jobs": 12}) == ""  # metrics written before restarts existed
